@@ -1,0 +1,16 @@
+export {
+  AUTH_SCHEME,
+  DEFAULT_REDIRECT_FIELD,
+  IDEMPOTENCY_HEADER,
+  LOGGED_IN_PARAM,
+  LOGIN_REQUIRED_TYPE,
+  PROBLEM_CONTENT_TYPE,
+  STORE_UNAVAILABLE_TYPE,
+  loginChallenge,
+  parseLoginRequired,
+} from './protocol.ts'
+export type { LoginRequiredProblem } from './protocol.ts'
+export { BackwardError, isBackwardError } from './errors.ts'
+export type { BackwardErrorCode } from './errors.ts'
+export { isSafeRedirect } from './safe-redirect.ts'
+export type { SafeRedirectOptions } from './safe-redirect.ts'

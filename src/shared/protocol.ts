@@ -1,0 +1,60 @@
+/**
+ * backward's wire protocol: the names both sides agree on. Web standards only, no runtime state.
+ */
+
+/** RFC 9457 problem `type` for "this request needs a logged-in user". */
+export const LOGIN_REQUIRED_TYPE = 'urn:backward:login-required'
+/** RFC 9457 problem `type` for "the session store is unavailable, try again". */
+export const STORE_UNAVAILABLE_TYPE = 'urn:backward:store-unavailable'
+/** Media type of problem details (RFC 9457). */
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
+/** The `WWW-Authenticate` scheme that names the login URL. */
+export const AUTH_SCHEME = 'Backward'
+/** Header that replays carry so the server runs each action at most once. */
+export const IDEMPOTENCY_HEADER = 'Idempotency-Key'
+/** Query parameter the login-redirect endpoint adds to tell the browser SDK that a login just happened. */
+export const LOGGED_IN_PARAM = 'backward-login'
+/** Default name of the query parameter that carries the page to return to. */
+export const DEFAULT_REDIRECT_FIELD = 'next'
+
+/**
+ * The body of a `401` from `loginRequired()`.
+ * @example
+ * { type: 'urn:backward:login-required', title: 'Login required', status: 401, loginUrl: '/login?next=%2Fpeople' }
+ */
+export interface LoginRequiredProblem {
+  type: typeof LOGIN_REQUIRED_TYPE
+  title: string
+  status: 401
+  loginUrl: string
+  detail?: string
+}
+
+/**
+ * Builds the `WWW-Authenticate` value for a login URL.
+ * @example
+ * loginChallenge('/login?next=%2F') // 'Backward login_url="/login?next=%2F"'
+ */
+export function loginChallenge(loginUrl: string): string {
+  // RFC 9110 quoted-string: escape backslash and double quote.
+  return `${AUTH_SCHEME} login_url="${loginUrl.replace(/[\\"]/g, (ch) => '\\' + ch)}"`
+}
+
+/**
+ * Reads a backward login-required problem from parsed JSON, or returns null. Never throws.
+ * @example
+ * const problem = parseLoginRequired(await res.clone().json())
+ */
+export function parseLoginRequired(value: unknown): LoginRequiredProblem | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null
+  const v = value as Record<string, unknown>
+  if (v.type !== LOGIN_REQUIRED_TYPE) return null
+  if (typeof v.loginUrl !== 'string' || v.loginUrl.length === 0 || v.loginUrl.length > 4096) return null
+  return {
+    type: LOGIN_REQUIRED_TYPE,
+    title: typeof v.title === 'string' ? v.title : 'Login required',
+    status: 401,
+    loginUrl: v.loginUrl,
+    ...(typeof v.detail === 'string' ? { detail: v.detail } : {}),
+  }
+}
