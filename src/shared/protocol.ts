@@ -12,8 +12,14 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
 export const AUTH_SCHEME = 'Backward'
 /** Header that replays carry so the server runs each action at most once. */
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key'
-/** Query parameter the login-redirect endpoint adds to tell the browser SDK that a login just happened. */
-export const LOGGED_IN_PARAM = 'backward-login'
+/**
+ * Cookie that `login()` sets (readable by scripts, short-lived) to tell the browser SDK that a login
+ * just happened and who logged in. Its value is a user tag (see `USER_TAG_PATTERN`), never the user id.
+ * A cross-site page cannot set it, so it cannot trigger a replay.
+ */
+export const LOGIN_SIGNAL_COOKIE = 'backward_login'
+/** Shape of a user tag: 22 base64url characters derived from the user id by the server. */
+export const USER_TAG_PATTERN = /^[A-Za-z0-9_-]{22}$/
 /** Default name of the query parameter that carries the page to return to. */
 export const DEFAULT_REDIRECT_FIELD = 'next'
 
