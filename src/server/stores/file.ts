@@ -1,0 +1,186 @@
+import { mkdirSync } from 'node:fs'
+import { link, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { join, resolve } from 'node:path'
+import { BackwardError } from '../../shared/errors.ts'
+import { assertStoreKey, decodeData, encodeData, type SessionData, type SessionStore } from '../store.ts'
+
+/** Options for {@link fileStore}. */
+export interface FileStoreOptions {
+  /** Directory for session files. Created (mode 0700) at start-up if missing. */
+  dir: string
+  /** Clock, for tests. @default Date.now */
+  now?: () => number
+}
+
+const FORMAT_VERSION = 1
+const RECORD_FILE = /^[0-9a-f]{64}\.json$/
+const TEMP_PREFIX = '.tmp-'
+/** A temp file older than this was left by a crashed write; `clearExpired` removes it. */
+const STALE_TEMP_MS = 60 * 60 * 1000
+
+interface FileRecord {
+  v: number
+  expiresAt: number
+  data: SessionData
+}
+
+function isMissing(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | null)?.code === 'ENOENT'
+}
+
+function unavailable(cause: unknown): BackwardError {
+  return new BackwardError('STORE_UNAVAILABLE', '[backward] fileStore: the session directory could not be read or written. Check its permissions and free space.', { cause })
+}
+
+/**
+ * The embedded default store: one JSON file per session, no server to run. Persistent across restarts.
+ * Writes are atomic (a temp file, then a rename), and file names are store keys (64 hex characters),
+ * so no input can reach a path outside `dir`. For one machine; use Redis or PostgreSQL for several.
+ * @example
+ * app.use(session({ store: fileStore({ dir: '.sessions' }) }))
+ */
+export function fileStore(options: FileStoreOptions): SessionStore {
+  if (typeof options?.dir !== 'string' || options.dir.length === 0) {
+    throw new BackwardError('CONFIG', '[backward] fileStore: pass { dir } with the directory for session files.')
+  }
+  const dir = resolve(options.dir)
+  const now = options.now ?? Date.now
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+  } catch (cause) {
+    throw new BackwardError('CONFIG', `[backward] fileStore: cannot create the session directory ${dir}.`, { cause })
+  }
+
+  const pathOf = (key: string) => join(dir, `${key}.json`)
+
+  async function read(key: string): Promise<FileRecord | null> {
+    let text: string
+    try {
+      text = await readFile(pathOf(key), 'utf8')
+    } catch (error) {
+      if (isMissing(error)) return null
+      throw unavailable(error)
+    }
+    const parsed = decodeData(text) as Partial<FileRecord> | null
+    if (parsed?.v !== FORMAT_VERSION || typeof parsed.expiresAt !== 'number') return null
+    const data = parsed.data
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) return null
+    return parsed as FileRecord
+  }
+
+  async function readLive(key: string): Promise<FileRecord | null> {
+    const record = await read(key)
+    return record !== null && record.expiresAt > now() ? record : null
+  }
+
+  /** Writes a complete temp file next to the target and returns its path. */
+  async function writeTemp(data: SessionData, expiresAt: number): Promise<string> {
+    const record: FileRecord = { v: FORMAT_VERSION, expiresAt, data }
+    const temp = join(dir, `${TEMP_PREFIX}${randomBytes(12).toString('hex')}`)
+    try {
+      await writeFile(temp, encodeData(record as unknown as SessionData), { mode: 0o600, flag: 'wx' })
+    } catch (error) {
+      await unlink(temp).catch(() => {})
+      if (error instanceof BackwardError) throw error
+      throw unavailable(error)
+    }
+    return temp
+  }
+
+  async function replace(temp: string, key: string): Promise<void> {
+    try {
+      await rename(temp, pathOf(key))
+    } catch (error) {
+      await unlink(temp).catch(() => {})
+      throw unavailable(error)
+    }
+  }
+
+  return {
+    async load(key) {
+      assertStoreKey(key)
+      return (await readLive(key))?.data ?? null
+    },
+
+    async create(key, data, expiresAt) {
+      assertStoreKey(key)
+      const temp = await writeTemp(data, expiresAt)
+      try {
+        // link() fails with EEXIST when the target exists: an atomic insert-only write.
+        await link(temp, pathOf(key))
+        await unlink(temp).catch(() => {})
+        return true
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+          await unlink(temp).catch(() => {})
+          throw unavailable(error)
+        }
+      }
+      // The name is taken. An expired record may be replaced; a live one never is.
+      if ((await readLive(key)) !== null) {
+        await unlink(temp).catch(() => {})
+        return false
+      }
+      await replace(temp, key)
+      return true
+    },
+
+    async update(key, data, expiresAt) {
+      assertStoreKey(key)
+      // Same guarantee as Django's file backend: an update never recreates a deleted or expired
+      // record. The check-then-rename has a small window without a lock, as in Django.
+      if ((await readLive(key)) === null) return false
+      await replace(await writeTemp(data, expiresAt), key)
+      return true
+    },
+
+    async delete(key) {
+      assertStoreKey(key)
+      try {
+        await unlink(pathOf(key))
+      } catch (error) {
+        if (!isMissing(error)) throw unavailable(error)
+      }
+    },
+
+    async touch(key, expiresAt) {
+      assertStoreKey(key)
+      const record = await readLive(key)
+      if (record === null) return false
+      await replace(await writeTemp(record.data, expiresAt), key)
+      return true
+    },
+
+    async clearExpired() {
+      let names: string[]
+      try {
+        names = await readdir(dir)
+      } catch (error) {
+        throw unavailable(error)
+      }
+      const t = now()
+      let removed = 0
+      for (const name of names) {
+        if (name.startsWith(TEMP_PREFIX)) {
+          const info = await stat(join(dir, name)).catch(() => null)
+          if (info !== null && t - info.mtimeMs > STALE_TEMP_MS) await unlink(join(dir, name)).catch(() => {})
+          continue
+        }
+        if (!RECORD_FILE.test(name)) continue
+        const key = name.slice(0, 64)
+        const record = await read(key).catch(() => null)
+        // A corrupt file is as good as expired: it can never load.
+        if (record === null || record.expiresAt <= t) {
+          try {
+            await unlink(pathOf(key))
+            removed++
+          } catch (error) {
+            if (!isMissing(error)) throw unavailable(error)
+          }
+        }
+      }
+      return removed
+    },
+  }
+}

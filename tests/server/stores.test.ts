@@ -1,0 +1,99 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { memoryStore } from '../../src/server/stores/memory.ts'
+import { fileStore } from '../../src/server/stores/file.ts'
+import { describeStoreContract, freshKey } from './store-contract.ts'
+
+describeStoreContract('memoryStore', () => memoryStore())
+
+let dir = ''
+describeStoreContract(
+  'fileStore',
+  () => fileStore({ dir: (dir = mkdtempSync(join(tmpdir(), 'bw-file-'))) }),
+  () => rmSync(dir, { recursive: true, force: true }),
+)
+
+describe('memoryStore', () => {
+  it('stays under its cap, purging expired entries first', async () => {
+    let t = 1_000
+    const store = memoryStore({ maxEntries: 3, now: () => t })
+    const keys = [await freshKey(), await freshKey(), await freshKey(), await freshKey()]
+    await store.create(keys[0]!, { n: 0 }, t + 10)
+    await store.create(keys[1]!, { n: 1 }, t + 1_000)
+    await store.create(keys[2]!, { n: 2 }, t + 1_000)
+    t += 20 // keys[0] expires
+    await store.create(keys[3]!, { n: 3 }, t + 1_000)
+    expect(store.size).toBe(3)
+    expect(await store.load(keys[1]!)).toEqual({ n: 1 })
+  })
+
+  it('evicts the least recently written live entry when full', async () => {
+    const store = memoryStore({ maxEntries: 100 })
+    const keys = await Promise.all(Array.from({ length: 150 }, () => freshKey()))
+    for (const key of keys) await store.create(key, {}, Date.now() + 60_000)
+    expect(store.size).toBe(100)
+    expect(await store.load(keys[0]!)).toBeNull()
+    expect(await store.load(keys[149]!)).toEqual({})
+  })
+
+  it('rejects a bad cap at start-up', () => {
+    expect(() => memoryStore({ maxEntries: 0 })).toThrow(/maxEntries/)
+    expect(() => memoryStore({ maxEntries: Number.NaN })).toThrow(/maxEntries/)
+  })
+})
+
+describe('fileStore', () => {
+  it('persists across store instances (a restart)', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'bw-file-'))
+    const key = await freshKey()
+    await fileStore({ dir: d }).create(key, { kept: true }, Date.now() + 60_000)
+    expect(await fileStore({ dir: d }).load(key)).toEqual({ kept: true })
+    rmSync(d, { recursive: true })
+  })
+
+  it('creates its directory and leaves no temp files behind', async () => {
+    const d = join(mkdtempSync(join(tmpdir(), 'bw-file-')), 'nested', 'sessions')
+    const store = fileStore({ dir: d })
+    const key = await freshKey()
+    await store.create(key, { a: 1 }, Date.now() + 60_000)
+    await store.update(key, { a: 2 }, Date.now() + 60_000)
+    await store.touch!(key, Date.now() + 90_000)
+    expect(readdirSync(d)).toEqual([`${key}.json`])
+  })
+
+  it('treats a corrupt or foreign file as missing, and clearExpired removes it', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'bw-file-'))
+    const store = fileStore({ dir: d })
+    const key = await freshKey()
+    writeFileSync(join(d, `${key}.json`), '{"v":1,"expiresAt":')
+    expect(await store.load(key)).toBeNull()
+    expect(await store.clearExpired!()).toBe(1)
+    expect(existsSync(join(d, `${key}.json`))).toBe(false)
+  })
+
+  it('clearExpired leaves other files in the directory alone', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'bw-file-'))
+    writeFileSync(join(d, 'README'), 'not a session')
+    expect(await fileStore({ dir: d }).clearExpired!()).toBe(0)
+    expect(existsSync(join(d, 'README'))).toBe(true)
+  })
+
+  it('refuses a missing dir option at start-up', () => {
+    expect(() => fileStore({} as { dir: string })).toThrow(/dir/)
+  })
+
+  describe('security', () => {
+    it('never writes outside dir, whatever the key', async () => {
+      const parent = mkdtempSync(join(tmpdir(), 'bw-file-'))
+      const d = join(parent, 'sessions')
+      const store = fileStore({ dir: d })
+      for (const key of ['../escape', '..%2fescape', '/tmp/escape', 'a\\b\\c', 'a/b/c', `${'a'.repeat(64)}/../../x`]) {
+        await expect(store.create(key, { x: 1 }, Date.now() + 1000)).rejects.toMatchObject({ code: 'INVALID_KEY' })
+      }
+      expect(readdirSync(parent)).toEqual(['sessions'])
+      expect(readdirSync(d)).toEqual([])
+    })
+  })
+})
