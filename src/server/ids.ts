@@ -1,3 +1,5 @@
+import { toBase64Url } from './base64url.ts'
+
 /** Session ids: 256 bits from the platform CSPRNG, base64url, 43 characters. */
 const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
@@ -8,10 +10,7 @@ const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padSt
  * newSessionId() // 'q3v…' (43 characters)
  */
 export function newSessionId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32))
-  let binary = ''
-  for (const byte of bytes) binary += String.fromCharCode(byte)
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+  return toBase64Url(crypto.getRandomValues(new Uint8Array(32)))
 }
 
 /**

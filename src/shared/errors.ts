@@ -5,6 +5,8 @@ export type BackwardErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'STORE_CONFLICT'
   | 'INVALID_KEY'
+  | 'RESERVED_KEY'
+  | 'MISSING_KEY'
   | 'COOKIE_TOO_LARGE'
   | 'BODY_TOO_LARGE'
   | 'STORAGE_UNAVAILABLE'

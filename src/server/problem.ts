@@ -1,0 +1,17 @@
+import type { Context } from 'hono'
+import { PROBLEM_CONTENT_TYPE, STORE_UNAVAILABLE_TYPE } from '../shared/protocol.ts'
+
+/** An RFC 9457 problem response. `extra` members are added to the body. */
+export function problem(status: number, type: string, title: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify({ type, title, status, ...extra }), {
+    status,
+    headers: { 'Content-Type': PROBLEM_CONTENT_TYPE, 'Cache-Control': 'no-store', ...headers },
+  })
+}
+
+/** The 503 every store outage turns into: clear, retryable, and never a crash. */
+export function storeUnavailable(c: Context, error: unknown, onError: (error: unknown) => void): Response {
+  onError(error)
+  c.res = problem(503, STORE_UNAVAILABLE_TYPE, 'Session store unavailable', { detail: 'The session store did not answer. Try again shortly.' }, { 'Retry-After': '1' })
+  return c.res
+}

@@ -1,0 +1,247 @@
+import type { Context, MiddlewareHandler } from 'hono'
+import { getCookie, generateCookie } from 'hono/cookie'
+import { BackwardError, isBackwardError } from '../shared/errors.ts'
+import { hashKey, isSessionId } from './ids.ts'
+import { problem, storeUnavailable } from './problem.ts'
+import { createSessionHandle, type Session, type SessionHandle, type SessionPolicy } from './session-core.ts'
+import type { SessionData, SessionStore } from './store.ts'
+import { isCookieStore, type CookieSessionStore } from './stores/cookie.ts'
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    session: Session
+  }
+}
+
+/** Cookie attributes of the session cookie. */
+export interface SessionCookieOptions {
+  /** @default 'sessionid' */
+  name?: string
+  /** @default undefined (host-only) */
+  domain?: string
+  /** @default '/' */
+  path?: string
+  /** `undefined` means Secure when the request came over HTTPS. Behind a TLS proxy, set `true`. @default undefined */
+  secure?: boolean
+  /** @default true */
+  httpOnly?: boolean
+  /** `false` omits the attribute. @default 'Lax' */
+  sameSite?: 'Strict' | 'Lax' | 'None' | false
+}
+
+/** Options for {@link session}. */
+export interface SessionOptions {
+  /** Where sessions live: `fileStore`, `memoryStore`, `cookieStore`, `redisStore`, `postgresStore`, `cachedStore`. */
+  store: SessionStore | CookieSessionStore
+  cookie?: SessionCookieOptions
+  /** Session lifetime in seconds, counted from the last save. @default 1209600 (two weeks) */
+  maxAge?: number
+  /** Browser-length cookies unless a session sets its own expiry. @default false */
+  expireAtBrowserClose?: boolean
+  /** Save (and renew the cookie) on every request: a rolling, idle expiry. @default false */
+  saveEveryRequest?: boolean
+  /** Called with store failures (the request gets a 503). @default console.error */
+  onStoreError?: (error: unknown) => void
+  /** Clock, for tests. @default Date.now */
+  now?: () => number
+}
+
+/** Browsers drop a cookie whose name and value exceed 4096 bytes. */
+const MAX_COOKIE_BYTES = 4096
+/** Hono (and RFC 6265bis) cap Max-Age at 400 days. */
+const MAX_AGE_LIMIT = 400 * 24 * 60 * 60
+
+const handles = new WeakMap<Session, SessionHandle>()
+const configs = new WeakMap<Session, SessionConfig>()
+
+interface SessionConfig {
+  store: SessionStore | CookieSessionStore
+  cookie: Required<Omit<SessionCookieOptions, 'domain' | 'secure'>> & Pick<SessionCookieOptions, 'domain' | 'secure'>
+  policy: SessionPolicy
+  saveEveryRequest: boolean
+  onStoreError: (error: unknown) => void
+}
+
+/** backward-internal: the handle behind a session (login and logout write reserved keys through it). */
+export function sessionHandle(session: Session): SessionHandle {
+  const handle = handles.get(session)
+  if (handle === undefined) throw new BackwardError('CONFIG', '[backward] This session was not created by session(). Add app.use(session({ store })) before this route.')
+  return handle
+}
+
+/** backward-internal: the settled options of the middleware that made this session. */
+export function sessionConfig(session: Session): SessionConfig {
+  return configs.get(session)!
+}
+
+/**
+ * Django-grade sessions for Hono. Sets `c.var.session`; loads it when the request has a session
+ * cookie, and saves it after the handler only when it changed (or on every request with
+ * `saveEveryRequest`). Stores see only a SHA-256 of the id.
+ * @example
+ * app.use(session({ store: fileStore({ dir: '.sessions' }) }))
+ * app.get('/', (c) => c.text(`visits: ${c.var.session.setDefault('visits', 0)}`))
+ */
+export function session(options: SessionOptions): MiddlewareHandler {
+  const config = settle(options)
+  const { store, cookie, policy } = config
+
+  return async function session(c, next) {
+    const raw = getCookie(c, cookie.name)
+    const hadCookie = raw !== undefined
+    let handle: SessionHandle
+    try {
+      handle = await open(store, raw, policy)
+    } catch (error) {
+      return storeUnavailable(c, error, config.onStoreError)
+    }
+    handles.set(handle.session, handle)
+    configs.set(handle.session, config)
+    c.set('session', handle.session)
+
+    await next()
+
+    try {
+      await commit(c, handle, hadCookie, config)
+    } catch (error) {
+      if (isBackwardError(error, 'SESSION_INTERRUPTED')) {
+        c.res = problem(400, 'urn:backward:session-interrupted', 'Session interrupted', {
+          detail: "The request's session was deleted before the request completed. The user may have logged out in a concurrent request.",
+        })
+        return
+      }
+      if (isBackwardError(error, 'STORE_UNAVAILABLE') || !(error instanceof BackwardError)) {
+        storeUnavailable(c, error, config.onStoreError)
+        return
+      }
+      throw error
+    }
+  }
+}
+
+function settle(options: SessionOptions): SessionConfig {
+  if (options === null || typeof options !== 'object' || options.store === null || typeof options.store !== 'object') {
+    throw new BackwardError('CONFIG', '[backward] session(): pass { store }, for example session({ store: fileStore({ dir: ".sessions" }) }).')
+  }
+  const maxAge = options.maxAge ?? 1_209_600
+  if (!Number.isInteger(maxAge) || maxAge <= 0 || maxAge > MAX_AGE_LIMIT) {
+    throw new BackwardError('CONFIG', `[backward] session(): maxAge must be a whole number of seconds between 1 and ${MAX_AGE_LIMIT} (400 days).`)
+  }
+  const c = options.cookie ?? {}
+  const cookie = {
+    name: c.name ?? 'sessionid',
+    path: c.path ?? '/',
+    httpOnly: c.httpOnly ?? true,
+    sameSite: c.sameSite ?? 'Lax',
+    ...(c.domain !== undefined ? { domain: c.domain } : {}),
+    ...(c.secure !== undefined ? { secure: c.secure } : {}),
+  } as SessionConfig['cookie']
+  if (!/^[\w!#$%&'*.^`|~+-]+$/.test(cookie.name)) throw new BackwardError('CONFIG', '[backward] session(): cookie.name is not a valid cookie name.')
+  if (cookie.sameSite === 'None' && cookie.secure === false) {
+    throw new BackwardError('CONFIG', '[backward] session(): SameSite=None cookies must be Secure; browsers reject them otherwise.')
+  }
+  const store = options.store
+  if (!isCookieStore(store)) {
+    for (const method of ['load', 'create', 'update', 'delete'] as const) {
+      if (typeof store[method] !== 'function') throw new BackwardError('CONFIG', `[backward] session(): the store has no ${method}() method; it is not a SessionStore.`)
+    }
+  }
+  return {
+    store,
+    cookie,
+    policy: { maxAge, expireAtBrowserClose: options.expireAtBrowserClose ?? false, now: options.now ?? Date.now, guardReserved: true },
+    saveEveryRequest: options.saveEveryRequest ?? false,
+    onStoreError: options.onStoreError ?? ((error) => console.error('[backward] session store error:', error)),
+  }
+}
+
+async function open(store: SessionStore | CookieSessionStore, raw: string | undefined, policy: SessionPolicy): Promise<SessionHandle> {
+  if (isCookieStore(store)) {
+    const data = raw === undefined ? null : await store.unseal(raw)
+    return createSessionHandle(null, data, policy)
+  }
+  // A value that is not shaped like our ids is never looked up: nothing hostile reaches the store.
+  if (!isSessionId(raw)) return createSessionHandle(null, null, policy)
+  const data = await store.load(await hashKey(raw))
+  return createSessionHandle(raw, data, policy)
+}
+
+async function commit(c: Context, handle: SessionHandle, hadCookie: boolean, config: SessionConfig): Promise<void> {
+  const { session: s } = handle
+  const { store } = config
+  // A flushed or cycled session's old record goes whatever the status: logout must stick.
+  if (!isCookieStore(store)) for (const id of handle.retiredIds) await store.delete(await hashKey(id))
+
+  if (hadCookie && s.isEmpty()) {
+    appendVary(c)
+    setCookieHeader(c, config, '', 0)
+    return
+  }
+  if (s.accessed) appendVary(c)
+  if (!(s.modified || config.saveEveryRequest) || s.isEmpty() || c.res.status >= 500) return
+
+  const age = s.getExpiryAge()
+  const expiresAt = config.policy.now() + age * 1000
+  let value: string
+  if (isCookieStore(store)) {
+    value = await store.seal(handle.snapshot(), expiresAt)
+    if (config.cookie.name.length + 1 + value.length > MAX_COOKIE_BYTES) {
+      throw new BackwardError('COOKIE_TOO_LARGE', `[backward] The session no longer fits in a cookie (${value.length} bytes sealed, the limit is ${MAX_COOKIE_BYTES}). Keep less in it, or use a server-side store.`)
+    }
+  } else {
+    value = await save(store, handle, expiresAt)
+  }
+  setCookieHeader(c, config, value, s.getExpireAtBrowserClose() ? undefined : age)
+  headersOf(c).set('Cache-Control', 'no-store')
+}
+
+async function save(store: SessionStore, handle: SessionHandle, expiresAt: number): Promise<string> {
+  const data: SessionData = handle.snapshot()
+  if (handle.stored) {
+    const id = handle.session.key!
+    const key = await hashKey(id)
+    const ok = !handle.session.modified && store.touch !== undefined ? await store.touch(key, expiresAt) : await store.update(key, data, expiresAt)
+    if (!ok) throw new BackwardError('SESSION_INTERRUPTED', '[backward] The session was deleted before the request completed.')
+    return id
+  }
+  const id = handle.ensureId()
+  if (!(await store.create(await hashKey(id), data, expiresAt))) {
+    // 256 random bits do not collide; a false here means the store is misbehaving.
+    throw new BackwardError('STORE_CONFLICT', '[backward] The store refused to create a new session record (key already exists).')
+  }
+  handle.markStored()
+  return id
+}
+
+/** The response's headers, copying the response first when they are immutable (a proxied `fetch()` answer). */
+function headersOf(c: Context): Headers {
+  try {
+    c.res.headers.set('Vary', c.res.headers.get('Vary') ?? '')
+    if (c.res.headers.get('Vary') === '') c.res.headers.delete('Vary')
+  } catch {
+    c.res = new Response(c.res.body, c.res)
+  }
+  return c.res.headers
+}
+
+function appendVary(c: Context): void {
+  const headers = headersOf(c)
+  const vary = headers.get('Vary')
+  if (vary === null) headers.set('Vary', 'Cookie')
+  else if (!/(^|,)\s*(cookie|\*)\s*(,|$)/i.test(vary)) headers.set('Vary', `${vary}, Cookie`)
+}
+
+/** `maxAge` undefined gives a browser-length cookie; 0 deletes it. */
+function setCookieHeader(c: Context, config: SessionConfig, value: string, maxAge: number | undefined): void {
+  const { name, path, domain, httpOnly, sameSite, secure } = config.cookie
+  const header = generateCookie(name, value, {
+    path,
+    httpOnly,
+    secure: secure ?? new URL(c.req.url).protocol === 'https:',
+    ...(domain !== undefined ? { domain } : {}),
+    ...(sameSite !== false ? { sameSite } : {}),
+    // A deletion carries the epoch as Expires, like Django, so every browser drops it at once.
+    ...(maxAge !== undefined ? { maxAge: Math.max(0, maxAge), expires: new Date(maxAge > 0 ? config.policy.now() + maxAge * 1000 : 0) } : {}),
+  })
+  headersOf(c).append('Set-Cookie', header)
+}
