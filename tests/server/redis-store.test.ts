@@ -1,0 +1,179 @@
+import { randomBytes } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Redis } from 'ioredis'
+import { createClient } from 'redis'
+import { redisStore } from '../../src/server/stores/redis.ts'
+import { REDIS_URL, redisService, titled } from '../helpers/services.ts'
+import { describeStoreContract, freshKey } from './store-contract.ts'
+
+const service = await redisService()
+const later = () => Date.now() + 60_000
+const newPrefix = () => `bwtest:${randomBytes(6).toString('hex')}:`
+
+type NodeRedis = ReturnType<typeof createClient>
+let io: Redis
+let node: NodeRedis
+/** A second, independent connection: the "other request" of the concurrency tests, and a spy on raw keys. */
+let spy: Redis
+
+async function dropPrefix(prefix: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await spy.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
+    if (keys.length > 0) await spy.del(...keys)
+    cursor = next
+  } while (cursor !== '0')
+}
+
+describe.skipIf(!service.ok)(titled('redisStore', service), () => {
+  beforeAll(async () => {
+    io = new Redis(REDIS_URL)
+    spy = new Redis(REDIS_URL)
+    node = createClient({ url: REDIS_URL })
+    node.on('error', () => {})
+    await node.connect()
+  })
+  afterAll(async () => {
+    await io?.quit()
+    await spy?.quit()
+    await node?.quit()
+  })
+
+  let ioPrefix = ''
+  describeStoreContract(
+    'redisStore (ioredis)',
+    () => redisStore({ client: io, prefix: (ioPrefix = newPrefix()) }),
+    () => dropPrefix(ioPrefix),
+  )
+  let nodePrefix = ''
+  describeStoreContract(
+    'redisStore (node-redis)',
+    () => redisStore({ client: node, prefix: (nodePrefix = newPrefix()) }),
+    () => dropPrefix(nodePrefix),
+  )
+
+  for (const [label, client] of [['ioredis', () => io], ['node-redis', () => node]] as const) {
+    describe(`with ${label}`, () => {
+      const prefix = newPrefix()
+      afterAll(() => dropPrefix(prefix))
+
+      it('does not resurrect a session deleted from a second connection', async () => {
+        const store = redisStore({ client: client(), prefix })
+        const key = await freshKey()
+        expect(await store.create(key, { user: 'u1' }, later())).toBe(true)
+        await spy.del(prefix + key) // another app instance logs the user out
+        expect(await store.update(key, { user: 'u1', cart: 3 }, later())).toBe(false)
+        expect(await store.load(key)).toBeNull()
+        expect(await spy.exists(prefix + key)).toBe(0)
+      })
+
+      it('stores one string key per session, with the expiry as its TTL', async () => {
+        const store = redisStore({ client: client(), prefix })
+        const key = await freshKey()
+        await store.create(key, { a: 1 }, Date.now() + 30_000)
+        expect(await spy.type(prefix + key)).toBe('string')
+        const pttl = await spy.pttl(prefix + key)
+        expect(pttl).toBeGreaterThan(29_000)
+        expect(pttl).toBeLessThanOrEqual(30_000)
+        await store.update(key, { a: 2 }, Date.now() + 5_000)
+        expect(await spy.pttl(prefix + key)).toBeLessThanOrEqual(5_000)
+        expect(await store.touch!(key, Date.now() + 90_000)).toBe(true)
+        expect(await spy.pttl(prefix + key)).toBeGreaterThan(89_000)
+        expect(await spy.get(prefix + key)).toBe('{"a":2}') // touch leaves the data alone
+      })
+
+      it('honours a short TTL: the record is gone once it passes', async () => {
+        const store = redisStore({ client: client(), prefix })
+        const key = await freshKey()
+        await store.create(key, { a: 1 }, Date.now() + 100)
+        expect(await store.load(key)).toEqual({ a: 1 })
+        await new Promise((r) => setTimeout(r, 160))
+        expect(await store.load(key)).toBeNull()
+        expect(await spy.pttl(prefix + key)).toBe(-2) // the key no longer exists
+      })
+
+      it('a past expiry on update still reports truthfully, then the record is gone', async () => {
+        const store = redisStore({ client: client(), prefix })
+        const key = await freshKey()
+        await store.create(key, { a: 1 }, later())
+        expect(await store.update(key, { a: 2 }, Date.now() - 10_000)).toBe(true)
+        await new Promise((r) => setTimeout(r, 10))
+        expect(await store.load(key)).toBeNull()
+      })
+
+      it('clearExpired resolves 0: Redis expires keys itself', async () => {
+        const store = redisStore({ client: client(), prefix })
+        expect(await store.clearExpired()).toBe(0)
+      })
+
+      it('uses the default prefix backward:', async () => {
+        const store = redisStore({ client: client() })
+        const key = await freshKey()
+        await store.create(key, { d: 1 }, Date.now() + 5_000)
+        expect(await spy.get(`backward:${key}`)).toBe('{"d":1}')
+        await store.delete(key)
+        expect(await spy.exists(`backward:${key}`)).toBe(0)
+      })
+    })
+  }
+
+  describe('security', () => {
+    it('rejects hostile store keys before sending any command', async () => {
+      const sent: string[] = []
+      const recording = {
+        get: async (k: string) => (sent.push(k), null),
+        set: async (k: string) => (sent.push(k), 'OK'),
+        pexpire: async (k: string) => (sent.push(k), 1),
+        del: async (k: string) => (sent.push(k), 1),
+      }
+      const store = redisStore({ client: recording })
+      for (const key of ['*', 'a\nb', '../x', "'; DROP TABLE backward_sessions; --", '{tag}', `${'0'.repeat(63)}*`, `{${'0'.repeat(62)}}`]) {
+        await expect(store.load(key)).rejects.toMatchObject({ code: 'INVALID_KEY' })
+        await expect(store.create(key, {}, later())).rejects.toMatchObject({ code: 'INVALID_KEY' })
+        await expect(store.update(key, {}, later())).rejects.toMatchObject({ code: 'INVALID_KEY' })
+        await expect(store.delete(key)).rejects.toMatchObject({ code: 'INVALID_KEY' })
+        await expect(store.touch!(key, later())).rejects.toMatchObject({ code: 'INVALID_KEY' })
+      }
+      expect(sent).toEqual([])
+    })
+
+    it('rejects a bad configuration at start-up', () => {
+      expect(() => redisStore({ client: {} as never })).toThrow(expect.objectContaining({ code: 'CONFIG' }))
+      expect(() => redisStore(undefined as never)).toThrow(expect.objectContaining({ code: 'CONFIG' }))
+      for (const prefix of ['has space', 'new\nline', 'x'.repeat(101), 5 as never]) {
+        expect(() => redisStore({ client: io, prefix })).toThrow(expect.objectContaining({ code: 'CONFIG' }))
+      }
+      expect(redisStore({ client: io, prefix: '' })).toBeTruthy()
+    })
+
+    it('refuses a node-redis client with no error listener (Node would crash on the first outage)', () => {
+      const bare = createClient({ url: REDIS_URL })
+      expect(() => redisStore({ client: bare })).toThrow(/client\.on\('error'/)
+    })
+
+    it('rejects a non-finite expiry instead of sending it', async () => {
+      const store = redisStore({ client: io, prefix: newPrefix() })
+      const key = await freshKey()
+      await expect(store.create(key, {}, Number.NaN)).rejects.toMatchObject({ code: 'CONFIG' })
+      await expect(store.create(key, {}, Number.POSITIVE_INFINITY)).rejects.toMatchObject({ code: 'CONFIG' })
+    })
+
+    it('wraps client errors as STORE_UNAVAILABLE, with no key in the message', async () => {
+      const failing = { get: async () => Promise.reject(new Error('boom')), set: async () => Promise.reject(new Error('boom')), pexpire: async () => 1, del: async () => 1 }
+      const store = redisStore({ client: failing })
+      const key = await freshKey()
+      const error = await store.load(key).catch((e: unknown) => e)
+      expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE', name: 'BackwardError' })
+      expect((error as Error).message).toMatch(/^\[backward\]/)
+      expect((error as Error).message).not.toContain(key)
+      expect((error as Error).cause).toBeInstanceOf(Error)
+    })
+
+    it('a closed node-redis client gives STORE_UNAVAILABLE, not a crash', async () => {
+      const closed = createClient({ url: REDIS_URL })
+      closed.on('error', () => {})
+      const store = redisStore({ client: closed })
+      await expect(store.load(await freshKey())).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    })
+  })
+})
