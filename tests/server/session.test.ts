@@ -1,0 +1,189 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Hono } from 'hono'
+import { describe, expect, it } from 'vitest'
+import { session } from '../../src/server/session.ts'
+import { memoryStore } from '../../src/server/stores/memory.ts'
+import { fileStore } from '../../src/server/stores/file.ts'
+import { cookieStore } from '../../src/server/stores/cookie.ts'
+import type { SessionStore } from '../../src/server/store.ts'
+import { hashKey } from '../../src/server/ids.ts'
+import { describeSessionContract, makeApp } from './session-contract.ts'
+import { createJar } from '../helpers/jar.ts'
+
+const SECRET = 'a-test-secret-that-is-at-least-32-characters-long'
+
+describeSessionContract('memoryStore', () => memoryStore())
+describeSessionContract('fileStore', () => fileStore({ dir: mkdtempSync(join(tmpdir(), 'bw-session-')) }))
+describeSessionContract('cookieStore', () => cookieStore({ secrets: [SECRET] }), { revocable: false })
+
+/** A store that records every call, to prove what did and did not reach it. */
+function spyStore(inner: SessionStore = memoryStore()) {
+  const calls: string[] = []
+  const store: SessionStore = {
+    load: (k) => (calls.push('load'), inner.load(k)),
+    create: (k, d, e) => (calls.push('create'), inner.create(k, d, e)),
+    update: (k, d, e) => (calls.push('update'), inner.update(k, d, e)),
+    delete: (k) => (calls.push('delete'), inner.delete(k)),
+  }
+  return { store, calls, inner }
+}
+
+describe('session() middleware', () => {
+  it('an untouched anonymous request never reaches the store', async () => {
+    const { store, calls } = spyStore()
+    const app = makeApp(store, { '/': (c) => c.text('hi') })
+    await app.request('/')
+    await app.request('/', { headers: { Cookie: 'sessionid=garbage' } })
+    expect(calls).toEqual([])
+  })
+
+  it('loading an unknown well-formed id creates no record (36)', async () => {
+    const { store, calls } = spyStore()
+    const app = makeApp(store, { '/': (c) => c.json(c.var.session.get('x') ?? null) })
+    await app.request('/', { headers: { Cookie: `sessionid=${'A'.repeat(43)}` } })
+    expect(calls).toEqual(['load'])
+  })
+
+  it('the store only ever sees SHA-256 digests, never the id', async () => {
+    const keys: string[] = []
+    const inner = memoryStore()
+    const store: SessionStore = { ...inner, create: (k, d, e) => (keys.push(k), inner.create(k, d, e)) }
+    const app = makeApp(store, { '/': (c) => (c.var.session.set('a', 1), c.text('ok')) })
+    const res = await app.request('/')
+    const id = res.headers.getSetCookie()[0]!.split(';')[0]!.split('=')[1]!
+    expect(keys).toEqual([await hashKey(id)])
+    expect(keys[0]).not.toContain(id)
+  })
+
+  it('a save that finds its session logged out by a concurrent request answers 400 and does not resurrect it (37, 64)', async () => {
+    const store = memoryStore()
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const app = makeApp(store, {
+      '/login': (c) => (c.var.session.set('user', 'u1'), c.text('ok')),
+      '/slow-write': async (c) => {
+        await gate
+        c.var.session.set('cart', 3)
+        return c.text('written')
+      },
+      '/logout': (c) => (c.var.session.flush(), c.text('bye')),
+      '/read': (c) => c.json(Object.fromEntries(c.var.session.entries())),
+    })
+    const jar = createJar()
+    jar.store(await app.request('/login'))
+    const slow = app.request('/slow-write', { headers: { Cookie: jar.header() } })
+    await new Promise((r) => setTimeout(r, 10))
+    await app.request('/logout', { headers: { Cookie: jar.header() } })
+    release()
+    const res = await slow
+    expect(res.status).toBe(400)
+    expect(await res.json()).toMatchObject({ type: 'urn:backward:session-interrupted' })
+    expect(await (await app.request('/read', { headers: { Cookie: jar.header() } })).json()).toEqual({})
+  })
+
+  it('a store outage answers 503 problem+json, and recovers when the store returns', async () => {
+    let down = false
+    const inner = memoryStore()
+    const guard = <T>(f: () => Promise<T>) => (down ? Promise.reject(new Error('ECONNREFUSED')) : f())
+    const store: SessionStore = {
+      load: (k) => guard(() => inner.load(k)),
+      create: (k, d, e) => guard(() => inner.create(k, d, e)),
+      update: (k, d, e) => guard(() => inner.update(k, d, e)),
+      delete: (k) => guard(() => inner.delete(k)),
+    }
+    const app = makeApp(store, { '/': (c) => (c.var.session.set('n', (c.var.session.get<number>('n') ?? 0) + 1), c.json(c.var.session.get('n'))) })
+    const jar = createJar()
+    jar.store(await app.request('/'))
+    down = true
+    const failed = await app.request('/', { headers: { Cookie: jar.header() } })
+    expect(failed.status).toBe(503)
+    expect(failed.headers.get('Content-Type')).toBe('application/problem+json')
+    expect(await failed.json()).toMatchObject({ type: 'urn:backward:store-unavailable', status: 503 })
+    const fresh = await app.request('/') // no cookie: the save fails, still a 503
+    expect(fresh.status).toBe(503)
+    down = false
+    const ok = await app.request('/', { headers: { Cookie: jar.header() } })
+    expect(ok.status).toBe(200)
+    expect(await ok.json()).toBe(2)
+  })
+
+  it('a handler that proxies an immutable fetch() Response still gets its cookie', async () => {
+    const app = makeApp(memoryStore(), {
+      '/': async (c) => {
+        c.var.session.set('a', 1)
+        const upstream = Response.json({ ok: true })
+        Object.freeze(upstream.headers)
+        return upstream
+      },
+    })
+    const res = await app.request('/')
+    expect(res.headers.getSetCookie()).toHaveLength(1)
+  })
+
+  it('appends Cookie to an existing Vary header', async () => {
+    const app = makeApp(memoryStore(), { '/': (c) => (c.header('Vary', 'Accept'), c.json(c.var.session.get('a') ?? null)) })
+    expect((await app.request('/')).headers.get('Vary')).toBe('Accept, Cookie')
+  })
+
+  describe('configuration errors throw at start-up', () => {
+    it.each([
+      [{}, /store/],
+      [{ store: memoryStore(), maxAge: 0 }, /maxAge/],
+      [{ store: memoryStore(), maxAge: 1.5 }, /maxAge/],
+      [{ store: memoryStore(), maxAge: 500 * 86400 }, /maxAge/],
+      [{ store: memoryStore(), cookie: { sameSite: 'None', secure: false } }, /SameSite=None/],
+      [{ store: memoryStore(), cookie: { name: 'bad name' } }, /cookie.name/],
+      [{ store: { load() {} } }, /create/],
+    ])('%#', (options, message) => {
+      expect(() => session(options as never)).toThrow(message)
+    })
+    it('cookieStore needs long secrets', () => {
+      expect(() => cookieStore({ secrets: [] })).toThrow(/secret/)
+      expect(() => cookieStore({ secrets: ['short'] })).toThrow(/32 characters/)
+    })
+  })
+})
+
+describe('cookieStore', () => {
+  it('the first secret seals and every secret opens (rotation); a dropped secret no longer opens', async () => {
+    const OLD = 'o'.repeat(40)
+    const NEW = 'n'.repeat(40)
+    const before = makeApp(cookieStore({ secrets: [OLD] }), { '/set': (c) => (c.var.session.set('a', 1), c.text('')), '/read': (c) => c.json(c.var.session.get('a') ?? null) })
+    const jar = createJar()
+    jar.store(await before.request('/set'))
+    const rotated = makeApp(cookieStore({ secrets: [NEW, OLD] }), { '/read': (c) => c.json(c.var.session.get('a') ?? null) })
+    expect(await (await rotated.request('/read', { headers: { Cookie: jar.header() } })).json()).toBe(1)
+    const dropped = makeApp(cookieStore({ secrets: [NEW] }), { '/read': (c) => c.json(c.var.session.get('a') ?? null) })
+    expect(await (await dropped.request('/read', { headers: { Cookie: jar.header() } })).json()).toBeNull()
+  })
+
+  it('refuses a sealed value issued in the future or already expired', async () => {
+    let t = Date.now()
+    const store = cookieStore({ secrets: [SECRET], now: () => t })
+    const sealed = await store.seal({ a: 1 }, t + 10_000)
+    expect(await store.unseal(sealed)).toEqual({ a: 1 })
+    t += 11_000
+    expect(await store.unseal(sealed)).toBeNull()
+    const future = await cookieStore({ secrets: [SECRET], now: () => Date.now() + 3_600_000 }).seal({ a: 1 }, Date.now() + 7_200_000)
+    expect(await cookieStore({ secrets: [SECRET] }).unseal(future)).toBeNull()
+  })
+
+  it('throws a clear COOKIE_TOO_LARGE error before the 4096-byte limit', async () => {
+    const app = new Hono()
+    app.use(session({ store: cookieStore({ secrets: [SECRET] }) }))
+    app.get('/', (c) => (c.var.session.set('big', 'x'.repeat(4000)), c.text('ok')))
+    app.onError((err, c) => c.json({ code: (err as { code?: string }).code, message: err.message }, 500))
+    const res = await app.request('/')
+    expect(res.status).toBe(500)
+    expect(await res.json()).toMatchObject({ code: 'COOKIE_TOO_LARGE', message: expect.stringMatching(/^\[backward\]/) })
+    expect(res.headers.getSetCookie()).toEqual([])
+  })
+
+  it('ciphertext reveals nothing of the data', async () => {
+    const sealed = await cookieStore({ secrets: [SECRET] }).seal({ secret: 'hunter2' }, Date.now() + 1000)
+    expect(sealed).not.toContain('hunter2')
+    expect(atob(sealed.slice(3).replace(/-/g, '+').replace(/_/g, '/') + '=='.slice(0, (4 - ((sealed.length - 3) % 4)) % 4))).not.toContain('hunter2')
+  })
+})
