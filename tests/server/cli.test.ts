@@ -1,0 +1,139 @@
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import pg from 'pg'
+import { runCli } from '../../src/server/cli.ts'
+import { fileStore } from '../../src/server/stores/file.ts'
+import { postgresStore } from '../../src/server/stores/postgres.ts'
+import { POSTGRES_URL, REDIS_URL, postgresService, redisService, titled } from '../helpers/services.ts'
+import { freshKey } from './store-contract.ts'
+
+const BIN = join(import.meta.dirname, '../../bin/backward.mjs')
+const later = () => Date.now() + 60_000
+
+/** Runs the real `backward` command in a child process. */
+function backward(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 20_000 }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr })
+    })
+  })
+}
+
+/** runCli in-process, capturing its output. */
+async function run(...args: string[]) {
+  const out: string[] = []
+  const err: string[] = []
+  const code = await runCli(args, { stdout: (l) => out.push(l), stderr: (l) => err.push(l) })
+  return { code, stdout: out.join('\n'), stderr: err.join('\n') }
+}
+
+describe('backward clear-expired file:<dir>', () => {
+  let dir = ''
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'bw-cli-'))
+  })
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('prints the count of removed sessions', async () => {
+    const store = fileStore({ dir })
+    for (let i = 0; i < 3; i++) await store.create(await freshKey(), { dead: i }, Date.now() + 10)
+    const live = await freshKey()
+    await store.create(live, { live: true }, later())
+    await new Promise((r) => setTimeout(r, 30))
+    const result = await backward('clear-expired', `file:${dir}`)
+    expect(result).toMatchObject({ code: 0, stdout: 'Removed 3 expired sessions.\n', stderr: '' })
+    expect(await store.load(live)).toEqual({ live: true })
+    expect((await run('clear-expired', pathToFileURL(dir).href)).stdout).toBe('Removed 0 expired sessions.')
+  })
+
+  it('refuses a directory that does not exist instead of creating it', async () => {
+    const result = await run('clear-expired', `file:${join(dir, 'missing')}`)
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(/^\[backward\] .*existing session directory/)
+  })
+})
+
+describe('backward usage errors', () => {
+  it.each([
+    [['clear-expired', 'mysql://localhost/db'], /Unsupported store URL scheme "mysql:"/],
+    [['clear-expired', 'not a url'], /could not be parsed/],
+    [['clear-expired'], /exactly one store URL/],
+    [['clear-expired', 'file:x', 'extra'], /exactly one store URL/],
+    [['drop-everything'], /Unknown command/],
+  ])('%j exits 2 with a clear message', async (args, message) => {
+    const result = await run(...args)
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(message)
+    expect(result.stderr).toMatch(/^\[backward\]/)
+  })
+
+  it('prints usage on --help', async () => {
+    expect(await run('--help')).toMatchObject({ code: 0, stdout: expect.stringContaining('Usage: backward clear-expired <url>') })
+  })
+
+  it('exits 1 on an unreachable server, without printing the password', async () => {
+    const redis = await backward('clear-expired', 'redis://:hunter2@127.0.0.1:1')
+    expect(redis.code).toBe(1)
+    expect(redis.stderr).toBe('[backward] Could not reach Redis. (ECONNREFUSED)\n')
+    const postgres = await run('clear-expired', 'postgres://postgres:hunter2@127.0.0.1:1/test')
+    expect(postgres.code).toBe(1)
+    expect(postgres.stderr).toMatch(/^\[backward\] postgresStore: PostgreSQL did not answer.*\(ECONNREFUSED\)$/)
+    expect(redis.stderr + postgres.stderr).not.toContain('hunter2')
+  })
+
+  it('rejects a hostile table name in the URL', async () => {
+    const result = await run('clear-expired', 'postgres://postgres@127.0.0.1:1/test?table=x;DROP%20TABLE%20y')
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(/table must be/)
+  })
+})
+
+const redis = await redisService()
+describe.skipIf(!redis.ok)(titled('backward clear-expired redis://', redis), () => {
+  it('prints 0: Redis expires sessions itself', async () => {
+    const result = await backward('clear-expired', REDIS_URL)
+    expect(result).toMatchObject({ code: 0, stdout: 'Removed 0 expired sessions. (Redis expires sessions by itself.)\n', stderr: '' })
+  })
+})
+
+const postgres = await postgresService()
+describe.skipIf(!postgres.ok)(titled('backward clear-expired postgres://', postgres), () => {
+  const schema = `bwtest_${randomBytes(5).toString('hex')}`
+  let pool: pg.Pool
+  beforeAll(async () => {
+    pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 })
+    await pool.query(`CREATE SCHEMA ${schema}`)
+  })
+  afterAll(async () => {
+    await pool?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    await pool?.end()
+  })
+
+  it('prints the count of removed sessions, for postgres:// and postgresql://', async () => {
+    const store = postgresStore({ pool, table: `${schema}.sessions` })
+    await store.migrate()
+    await pool.query(`INSERT INTO ${schema}.sessions SELECT encode(sha256(('x' || g)::bytea), 'hex'), '{}', now() - interval '1 day' FROM generate_series(1, 2500) AS g`)
+    const live = await freshKey()
+    await store.create(live, { live: true }, later())
+    const url = new URL(POSTGRES_URL)
+    url.searchParams.set('table', `${schema}.sessions`)
+    const result = await backward('clear-expired', url.href)
+    expect(result).toMatchObject({ code: 0, stdout: 'Removed 2500 expired sessions.\n', stderr: '' })
+    expect(await store.load(live)).toEqual({ live: true })
+    url.protocol = 'postgresql:'
+    expect((await run('clear-expired', url.href)).stdout).toBe('Removed 0 expired sessions.')
+  })
+
+  it('says to migrate when the table is missing', async () => {
+    const url = new URL(POSTGRES_URL)
+    url.searchParams.set('table', `${schema}.never_created`)
+    const result = await run('clear-expired', url.href)
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(/SQLSTATE 42P01.*migrate\(\)/)
+  })
+})
