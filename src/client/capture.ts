@@ -1,0 +1,76 @@
+import { BackwardError } from '../shared/errors.ts'
+import { IDEMPOTENCY_HEADER } from '../shared/protocol.ts'
+import type { BackwardAction, StoredFormEntry } from './types.ts'
+
+/** Headers kept by default: they describe the body, they prove nothing. */
+export const DEFAULT_HEADERS = ['accept', 'accept-language', 'content-language', 'content-type']
+
+// Never stored, even when allow-listed: credentials would outlive the session they belong to (the
+// replay carries the new session's cookies), a CSRF token is bound to the old session, and the
+// idempotency key is ours to set.
+const DENIED = /^(authorization|cookie|proxy-authorization|idempotency-key)$|csrf|xsrf/i
+
+/**
+ * Keeps the allow-listed headers of a request, minus credentials and CSRF tokens.
+ * @example
+ * keptHeaders(request.headers, new Set(DEFAULT_HEADERS)) // [['content-type', 'application/json']]
+ */
+export function keptHeaders(headers: Headers, allowed: Set<string>, dropContentType?: boolean): [string, string][] {
+  const kept: [string, string][] = []
+  headers.forEach((value, name) => {
+    if (allowed.has(name) && !DENIED.test(name) && !(dropContentType && name == 'content-type')) kept.push([name, value])
+  })
+  return kept
+}
+
+/**
+ * Reads a request body into storable form: FormData entries (files as bytes, name and type) when
+ * the caller passed FormData, raw bytes otherwise. Refuses a body over `max` bytes before saving any.
+ * @example
+ * await captureBody(request.clone(), null, 1 << 20) // ArrayBuffer
+ */
+export async function captureBody(
+  request: Request,
+  form: [string, FormDataEntryValue][] | null,
+  max: number,
+): Promise<BackwardAction['body']> {
+  const tooLarge = () =>
+    new BackwardError('BODY_TOO_LARGE', 'body over maxBodyBytes, not saved')
+  if (form) {
+    // A Blob of every name and value measures UTF-8 strings and files without reading the files.
+    if (new Blob(form.flat()).size > max) throw tooLarge()
+    return Promise.all(
+      form.map(async ([name, value]): Promise<StoredFormEntry> => [
+        name,
+        typeof value == 'string'
+          ? value
+          : { bytes: await value.arrayBuffer(), name: value.name, type: value.type, lastModified: value.lastModified },
+      ]),
+    )
+  }
+  if (!request.body) return null
+  const bytes = await request.arrayBuffer()
+  if (bytes.byteLength > max) throw tooLarge()
+  return bytes
+}
+
+/**
+ * Rebuilds the request of a saved action, with `extra` headers (from `beforeReplay`) and the
+ * action's id as `Idempotency-Key`.
+ * @example
+ * await fetch(toRequest(action))
+ */
+export function toRequest(action: BackwardAction, extra?: HeadersInit): Request {
+  const headers = new Headers(action.headers)
+  new Headers(extra).forEach((value, name) => headers.set(name, value))
+  headers.set(IDEMPOTENCY_HEADER, action.id)
+  let body = action.body as BodyInit | null
+  if (Array.isArray(action.body)) {
+    // fetch writes a fresh multipart boundary, which is why Content-Type was not saved.
+    const data = new FormData()
+    for (const [name, value] of action.body)
+      data.append(name, typeof value == 'string' ? value : new File([value.bytes], value.name, value))
+    body = data
+  }
+  return new Request(action.url, { method: action.method, headers, body, credentials: action.credentials, mode: action.mode })
+}

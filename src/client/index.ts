@@ -1,0 +1,17 @@
+export { createBackward } from './create-backward.ts'
+export { idbStorage, memoryStorage } from './storage.ts'
+export { encodeForm, formRequest } from './forms.ts'
+export { BackwardError, isBackwardError } from '../shared/errors.ts'
+export type {
+  Backward,
+  BackwardAction,
+  BackwardEvents,
+  BackwardLocks,
+  BackwardStorage,
+  CreateBackwardOptions,
+  FailReason,
+  LoginRequiredInfo,
+  StoredFile,
+  StoredFormEntry,
+} from './types.ts'
+export type { BackwardErrorCode } from '../shared/errors.ts'

@@ -1,0 +1,193 @@
+import type { BackwardError } from '../shared/errors.ts'
+
+/** A file inside a saved FormData body: bytes, not a Blob (Safari cannot store Blobs reliably). */
+export interface StoredFile {
+  bytes: ArrayBuffer
+  name: string
+  type: string
+  lastModified: number
+}
+
+/** One FormData entry: a string, or a file kept as bytes plus its name and type. */
+export type StoredFormEntry = [name: string, value: string | StoredFile]
+
+/**
+ * A request saved for replay, exactly as it sits in IndexedDB.
+ * @example
+ * for (const action of await bw.pending()) console.log(action.method, action.url)
+ */
+export interface BackwardAction {
+  /** Record format. Records of another version are skipped, never guessed at. */
+  version: 1
+  /** `crypto.randomUUID()`; also the `Idempotency-Key` of every replay. */
+  id: string
+  /** Order among actions made in the same millisecond. */
+  seq: number
+  method: string
+  /** Absolute URL. */
+  url: string
+  /** Allow-listed headers only: never credentials or CSRF tokens. */
+  headers: [string, string][]
+  /** Raw bytes, FormData entries, or null for no body. */
+  body: ArrayBuffer | StoredFormEntry[] | null
+  credentials: RequestCredentials
+  mode: RequestMode
+  /** Epoch milliseconds. */
+  createdAt: number
+  /** Epoch milliseconds; after this the action is dropped with an `expired` event. */
+  expiresAt: number
+  /** The page (path, query and hash) the action was made on. */
+  returnTo: string
+  /** Tag of the user known when the action was captured, or null when unknown. */
+  user: string | null
+  /** Replays that ended in a network failure or a retryable answer (409, 429, 5xx). */
+  attempts: number
+}
+
+/** What `onLoginRequired` and the `login-required` event receive. */
+export interface LoginRequiredInfo {
+  /** Where to log in, `next` included. */
+  loginUrl: string
+  /** The action that triggered the hand-off (the first, when many 401s arrive together). */
+  action: BackwardAction
+  /** The server's 401 answer. */
+  response: Response
+}
+
+/** Why an action was dropped without a usable answer. */
+export type FailReason = 'user-mismatch' | 'vetoed' | 'network' | 'server'
+
+/** Event names and what their listeners receive. */
+export interface BackwardEvents {
+  queued: { action: BackwardAction }
+  'login-required': LoginRequiredInfo
+  replayed: { action: BackwardAction; response: Response }
+  failed: { action: BackwardAction; reason: FailReason; response?: Response; error?: unknown }
+  expired: { action: BackwardAction }
+  error: { error: BackwardError; action?: BackwardAction }
+}
+
+/**
+ * Where actions live. The default is IndexedDB through idb-keyval (`createStore('backward', 'actions')`).
+ * Every method may throw; a `QuotaExceededError` is reported, any other failure switches to memory.
+ * @example
+ * createBackward({ storage: memoryStorage() })
+ */
+export interface BackwardStorage {
+  get(key: string): Promise<unknown>
+  set(key: string, value: unknown): Promise<void>
+  del(key: string): Promise<void>
+  values(): Promise<unknown[]>
+  clear(): Promise<void>
+}
+
+/** The subset of Web Locks backward uses. */
+export interface BackwardLocks {
+  request<T>(name: string, callback: () => Promise<T>): Promise<T>
+}
+
+/**
+ * Options for `createBackward`. Settled once, when the instance is made.
+ * @example
+ * createBackward({ loginUrl: '/login', ttl: 600, beforeReplay: () => ({ 'X-CSRF-Token': token() }) })
+ */
+export interface CreateBackwardOptions {
+  /**
+   * Login page, used when the server's answer names none (servers matched by `isLoginRequired`).
+   * `next=<current page>` is added when missing.
+   * @default undefined (the server's `loginUrl` from the 401 problem)
+   */
+  loginUrl?: string
+  /**
+   * Called once per hand-off, however many requests got 401 together. Resolve `true` after an
+   * in-page login: backward replays and the original `bw.fetch` promises settle with the replayed
+   * responses. Anything else settles them with the 401.
+   * @default navigates to `info.loginUrl` when it passes `isSafeRedirect`
+   */
+  onLoginRequired?: (info: LoginRequiredInfo) => unknown
+  /**
+   * Tells a login-required answer from servers that do not speak backward's protocol.
+   * @default a 401 `application/problem+json` of type `urn:backward:login-required`
+   */
+  isLoginRequired?: (response: Response) => boolean | Promise<boolean>
+  /**
+   * Which requests may be saved. Cross-origin requests are never saved, whatever this says,
+   * unless their origin is in `allowedOrigins`.
+   * @default unsafe methods (anything but GET, HEAD, OPTIONS, TRACE)
+   */
+  shouldQueue?: (request: Request) => boolean
+  /**
+   * Other origins whose requests may be saved and replayed (with the user's cookies).
+   * @default [] (same origin only)
+   */
+  allowedOrigins?: string[]
+  /**
+   * Request headers kept besides `Accept`, `Accept-Language`, `Content-Language` and `Content-Type`.
+   * `Authorization`, `Cookie`, `Proxy-Authorization`, `Idempotency-Key` and any CSRF/XSRF header
+   * are dropped even when listed.
+   * @default []
+   */
+  headers?: string[]
+  /**
+   * Seconds a saved action may wait for its replay.
+   * @default 3600
+   */
+  ttl?: number
+  /**
+   * Largest body saved, in bytes. A larger one is refused (an `error` event, a rejected `bw.fetch`).
+   * @default 10485760 (10 MiB)
+   */
+  maxBodyBytes?: number
+  /**
+   * Replays that may end in a network failure or a 409/429/5xx before the action is dropped.
+   * @default 5
+   */
+  maxAttempts?: number
+  /**
+   * Milliseconds to wait before the next automatic retry.
+   * @default attempt => Math.min(1000 * 2 ** attempt, 60000)
+   */
+  retryDelay?: (attempt: number) => number
+  /**
+   * Runs before each replay. Return `false` to drop the action (a `failed` event, reason `vetoed`),
+   * or headers to set on this replay (a fresh CSRF token).
+   * @default undefined
+   */
+  beforeReplay?: (action: BackwardAction) => unknown
+  /** @default globalThis.fetch */
+  fetch?: (request: Request) => Promise<Response>
+  /** @default Date.now */
+  now?: () => number
+  /** @default crypto.randomUUID */
+  randomId?: () => string
+  /** @default IndexedDB through idb-keyval, database `backward`, store `actions`; memory when unavailable */
+  storage?: BackwardStorage
+  /** @default navigator.locks; without it, one replay at a time in this tab only */
+  locks?: BackwardLocks
+  /**
+   * The page's location: the base of relative URLs, the origin that may be saved, the page to return
+   * to; `assign` navigates. In tests, `Object.assign(new URL('https://app.test/'), { assign })`.
+   * @default globalThis.location
+   */
+  location?: Pick<Location, 'href' | 'origin' | 'host' | 'protocol' | 'pathname' | 'search' | 'hash' | 'assign'>
+  /** Where the login signal cookie is read and deleted. @default globalThis.document */
+  document?: { cookie: string }
+}
+
+/** What `createBackward` returns. */
+export interface Backward {
+  /** Drop-in `fetch` that saves the request when the answer is "login required". */
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>
+  /** Sends a form like the browser would (action, method, enctype, submitter) through `fetch`. */
+  submit(form: HTMLFormElement, submitter?: HTMLElement | null): Promise<Response>
+  /** Sends every `form[data-backward]` under `root` through `submit`. Returns an unsubscribe. */
+  interceptForms(root?: Node): () => void
+  /** Sends the saved actions, oldest first. Joins a replay already running in this tab. */
+  replay(): Promise<void>
+  /** The saved actions, oldest first. */
+  pending(): Promise<BackwardAction[]>
+  /** Forgets every saved action and the remembered user. Call it on logout. */
+  clear(): Promise<void>
+  /** Listens to an event. Returns an unsubscribe. */
+  on<K extends keyof BackwardEvents>(name: K, listener: (event: BackwardEvents[K]) => void): () => void
+}
