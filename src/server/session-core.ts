@@ -70,7 +70,7 @@ export interface SessionHandle {
   snapshot(): SessionData
   /** Assigns a fresh id when the session has none (first save, or after flush). */
   ensureId(): string
-  /** Called after a successful save: the current id is now stored. */
+  /** Called after a successful save: the current id is now stored and nothing is pending. */
   markStored(): void
   /** True when the current id has a stored record to update. */
   readonly stored: boolean
@@ -274,6 +274,8 @@ export function createSessionHandle(id: string | null, loaded: SessionData | nul
     },
     markStored() {
       stored = true
+      modified = false
+      retiredIds.length = 0
     },
     setInternal(key, value) {
       assertJsonValue(value)

@@ -88,7 +88,6 @@ export function session(options: SessionOptions): MiddlewareHandler {
 
   return async function session(c, next) {
     const raw = getCookie(c, cookie.name)
-    const hadCookie = raw !== undefined
     let handle: SessionHandle
     try {
       handle = await open(store, raw, policy)
@@ -102,7 +101,7 @@ export function session(options: SessionOptions): MiddlewareHandler {
     await next()
 
     try {
-      await commit(c, handle, hadCookie, config)
+      await commit(c, handle, raw, config)
     } catch (error) {
       if (isBackwardError(error, 'SESSION_INTERRUPTED')) {
         c.res = problem(400, 'urn:backward:session-interrupted', 'Session interrupted', {
@@ -166,7 +165,8 @@ async function open(store: SessionStore | CookieSessionStore, raw: string | unde
   return createSessionHandle(raw, data, policy)
 }
 
-async function commit(c: Context, handle: SessionHandle, hadCookie: boolean, config: SessionConfig): Promise<void> {
+async function commit(c: Context, handle: SessionHandle, incomingId: string | undefined, config: SessionConfig): Promise<void> {
+  const hadCookie = incomingId !== undefined
   const { session: s } = handle
   const { store } = config
   // A flushed or cycled session's old record goes whatever the status: logout must stick.
@@ -178,18 +178,24 @@ async function commit(c: Context, handle: SessionHandle, hadCookie: boolean, con
     return
   }
   if (s.accessed) appendVary(c)
-  if (!(s.modified || config.saveEveryRequest) || s.isEmpty() || c.res.status >= 500) return
+  if (c.res.status >= 500 || s.isEmpty()) return
 
   const age = s.getExpiryAge()
   const expiresAt = config.policy.now() + age * 1000
   let value: string
-  if (isCookieStore(store)) {
-    value = await store.seal(handle.snapshot(), expiresAt)
-    if (config.cookie.name.length + 1 + value.length > MAX_COOKIE_BYTES) {
-      throw new BackwardError('COOKIE_TOO_LARGE', `[backward] The session no longer fits in a cookie (${value.length} bytes sealed, the limit is ${MAX_COOKIE_BYTES}). Keep less in it, or use a server-side store.`)
+  if (s.modified || config.saveEveryRequest) {
+    if (isCookieStore(store)) {
+      value = await store.seal(handle.snapshot(), expiresAt)
+      if (config.cookie.name.length + 1 + value.length > MAX_COOKIE_BYTES) {
+        throw new BackwardError('COOKIE_TOO_LARGE', `[backward] The session no longer fits in a cookie (${value.length} bytes sealed, the limit is ${MAX_COOKIE_BYTES}). Keep less in it, or use a server-side store.`)
+      }
+    } else {
+      value = await save(store, handle, expiresAt)
     }
+  } else if (handle.stored && s.key !== null && s.key !== incomingId) {
+    value = s.key // saved mid-request under a new id (saveSessionNow): the browser still needs it
   } else {
-    value = await save(store, handle, expiresAt)
+    return
   }
   setCookieHeader(c, config, value, s.getExpireAtBrowserClose() ? undefined : age)
   headersOf(c).set('Cache-Control', 'no-store')
@@ -202,6 +208,7 @@ async function save(store: SessionStore, handle: SessionHandle, expiresAt: numbe
     const key = await hashKey(id)
     const ok = !handle.session.modified && store.touch !== undefined ? await store.touch(key, expiresAt) : await store.update(key, data, expiresAt)
     if (!ok) throw new BackwardError('SESSION_INTERRUPTED', '[backward] The session was deleted before the request completed.')
+    handle.markStored()
     return id
   }
   const id = handle.ensureId()
@@ -222,6 +229,19 @@ function headersOf(c: Context): Headers {
     c.res = new Response(c.res.body, c.res)
   }
   return c.res.headers
+}
+
+/**
+ * backward-internal: writes the session to its server-side store now, mid-request, so that an inner
+ * request dispatched afterwards (the no-JS replay) sees it. The response phase then has nothing left to do.
+ */
+export async function saveSessionNow(session: Session): Promise<void> {
+  const handle = sessionHandle(session)
+  const config = sessionConfig(session)
+  const { store } = config
+  if (isCookieStore(store) || session.isEmpty()) return
+  for (const id of handle.retiredIds) await store.delete(await hashKey(id))
+  await save(store, handle, config.policy.now() + session.getExpiryAge() * 1000)
 }
 
 function appendVary(c: Context): void {

@@ -4,11 +4,15 @@ import { assertStoreKey, decodeData, encodeData, type SessionData, type SessionS
 /** The one `pg` method postgresStore calls. A `Pool` (or a connected `Client`) from pg fits. */
 export interface PgQueryable {
   query(text: string, values?: unknown[]): Promise<{ rowCount: number | null; rows: unknown[] }>
+  listenerCount?(event: string): number
 }
 
 /** Options for {@link postgresStore}. */
 export interface PostgresStoreOptions {
-  /** A pg `Pool`. backward never imports pg. */
+  /**
+   * A pg `Pool` with an `'error'` listener (pg emits idle-connection errors there; without a listener
+   * Node ends the process when the database restarts). backward never imports pg.
+   */
   pool: PgQueryable
   /**
    * Table name, optionally schema-qualified (`auth.sessions`). Lower-case letters, digits and `_`,
@@ -102,6 +106,9 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   const pool = options?.pool
   if (typeof pool?.query !== 'function') {
     throw new BackwardError('CONFIG', '[backward] postgresStore: pass { pool } with a pg Pool.')
+  }
+  if (typeof pool.listenerCount === 'function' && pool.listenerCount('error') === 0) {
+    throw new BackwardError('CONFIG', "[backward] postgresStore: add pool.on('error', …) to the pg Pool first; without it Node ends the process when PostgreSQL restarts.")
   }
   const table = options.table ?? 'backward_sessions'
   const t = checkTable(table)

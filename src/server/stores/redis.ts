@@ -28,8 +28,9 @@ export interface NodeRedisLike {
 export interface RedisStoreOptions {
   /**
    * A connected ioredis or node-redis client (or cluster). For a fast 503 during an outage instead of
-   * requests that wait for a reconnect, give ioredis `{ enableOfflineQueue: false }` (or a small
-   * `maxRetriesPerRequest`) and node-redis `{ disableOfflineQueue: true }`.
+   * requests that wait for a reconnect, give ioredis `{ lazyConnect: true, enableOfflineQueue: false }`
+   * and `await client.connect()` before serving, and node-redis `{ disableOfflineQueue: true }`. With the
+   * defaults, a request waits while the client retries (ioredis: up to 20 reconnects) and then gets a 503.
    */
   client: IoRedisLike | NodeRedisLike
   /**

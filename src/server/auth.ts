@@ -1,0 +1,94 @@
+import type { Context } from 'hono'
+import { generateCookie } from 'hono/cookie'
+import { BackwardError } from '../shared/errors.ts'
+import { LOGIN_SIGNAL_COOKIE } from '../shared/protocol.ts'
+import { toBase64Url } from './base64url.ts'
+import { sessionConfig, sessionHandle } from './session.ts'
+
+/** Session key of the logged-in user's id (Django's `_auth_user_id`). */
+export const USER_KEY = '_auth_user_id'
+/** How long the login signal cookie lives: long enough for the redirect chain after a login. */
+const SIGNAL_MAX_AGE = 120
+
+/** A user id: a non-empty string (at most 256 characters) or a safe integer. */
+export type UserId = string | number
+
+/** Options for {@link login}. */
+export interface LoginOptions {
+  /**
+   * `true`: a persistent cookie for the session's `maxAge`. `false`: a browser-length cookie (the
+   * "Remember me" box left unticked). Unset: the session's global policy.
+   * @default undefined
+   */
+  remember?: boolean
+}
+
+function assertUserId(userId: unknown): asserts userId is UserId {
+  const ok = (typeof userId === 'string' && userId.length > 0 && userId.length <= 256) || (typeof userId === 'number' && Number.isSafeInteger(userId))
+  if (!ok) throw new BackwardError('CONFIG', '[backward] login(): the user id must be a non-empty string (≤ 256 characters) or a safe integer.')
+}
+
+/**
+ * The opaque tag the browser SDK sees for a user: 22 base64url characters of SHA-256, never the id.
+ * @example
+ * await userTag(42) // 'Qm9…' (22 characters)
+ */
+export async function userTag(userId: UserId): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`backward-user:${JSON.stringify(userId)}`))
+  return toBase64Url(new Uint8Array(digest)).slice(0, 22)
+}
+
+/**
+ * Logs a user in. Rotates the session id (stops session fixation) and keeps the anonymous data, so a
+ * saved destination or a recorded action survives; a session that belonged to another user is
+ * flushed first. Also tells the browser SDK, through a short-lived script-readable cookie, that a
+ * login happened and who it was, so it can replay its queue.
+ * @example
+ * if (await checkPassword(form)) { await login(c, user.id, { remember: form.remember === 'on' }); return c.redirect('/backward/login/redirect') }
+ */
+export async function login(c: Context, userId: UserId, options: LoginOptions = {}): Promise<void> {
+  assertUserId(userId)
+  const session = c.var.session
+  const handle = sessionHandle(session)
+  const current = session.get(USER_KEY)
+  if (current !== undefined && current !== userId) session.flush()
+  else session.cycleKey()
+  handle.setInternal(USER_KEY, userId)
+  if (options.remember === true) session.setExpiry(sessionConfig(session).policy.maxAge)
+  else if (options.remember === false) session.setExpiry(0)
+  c.header('Set-Cookie', signalCookie(c, await userTag(userId), SIGNAL_MAX_AGE), { append: true })
+}
+
+/**
+ * Logs out: flushes the session (data, stored record and cookie) and clears the login signal.
+ * The page should also call `bw.clear()` so queued actions do not outlive the login.
+ * @example
+ * app.post('/logout', async (c) => { logout(c); return c.redirect('/') })
+ */
+export function logout(c: Context): void {
+  c.var.session.flush()
+  c.header('Set-Cookie', signalCookie(c, '', 0), { append: true })
+}
+
+/**
+ * The logged-in user's id, or null.
+ * @example
+ * const userId = getUserId(c)
+ */
+export function getUserId(c: Context): UserId | null {
+  const session = c.get('session')
+  if (session === undefined) return null
+  const id = session.get(USER_KEY)
+  return typeof id === 'string' || typeof id === 'number' ? id : null
+}
+
+function signalCookie(c: Context, value: string, maxAge: number): string {
+  const { cookie } = sessionConfig(c.var.session)
+  return generateCookie(LOGIN_SIGNAL_COOKIE, value, {
+    path: '/',
+    sameSite: 'Lax',
+    secure: cookie.secure ?? new URL(c.req.url).protocol === 'https:',
+    maxAge,
+    ...(cookie.domain !== undefined ? { domain: cookie.domain } : {}),
+  })
+}

@@ -1,0 +1,88 @@
+import type { Context, MiddlewareHandler } from 'hono'
+import { BackwardError } from '../shared/errors.ts'
+import { DEFAULT_REDIRECT_FIELD, LOGIN_REQUIRED_TYPE, loginChallenge } from '../shared/protocol.ts'
+import { getUserId } from './auth.ts'
+import { problem } from './problem.ts'
+import { ACTION_KEY, NEXT_KEY, readLimited, recordForm, formEnctype } from './recorded-action.ts'
+import { isNavigation, isProvenSameOrigin, pathAndQuery, sameOriginReferer, withNext, type RequestFacts } from './request-kind.ts'
+import { sessionConfig, sessionHandle } from './session.ts'
+import { isCookieStore } from './stores/cookie.ts'
+
+/** Options for {@link loginRequired}. */
+export interface LoginRequiredOptions {
+  /** Where people log in. A path on this site. @default '/login' */
+  loginUrl?: string
+  /** Query parameter that carries the page to come back to. @default 'next' */
+  redirectField?: string
+  /** Decides who is logged in. @default a user id set by login() */
+  isAuthenticated?: (c: Context) => boolean | Promise<boolean>
+  /** Record no-JavaScript form posts (same-origin only) for replay after login. @default true */
+  recordForms?: boolean
+  /**
+   * Largest form body recorded, in bytes (files included). Larger posts still get the redirect but are
+   * not recorded. With the cookie store the cap is at most 2048 bytes, since a cookie holds about 4 KB.
+   * @default 1048576
+   */
+  maxRecordBytes?: number
+  /** Other origins (`https://app.example.com`) whose form posts count as same-origin. @default [] */
+  trustedOrigins?: string[]
+}
+
+/** A login URL must be a path on this site, so the wall itself can never redirect off-site. */
+function assertLoginUrl(loginUrl: string): void {
+  if (typeof loginUrl !== 'string' || !loginUrl.startsWith('/') || loginUrl.startsWith('//') || /[\\\s]/.test(loginUrl)) {
+    throw new BackwardError('CONFIG', '[backward] loginUrl must be a path on this site, like "/login".')
+  }
+}
+
+/**
+ * Guards a route for logged-in users. Anyone else gets backward's answer: a `401` problem for fetches
+ * (the browser SDK saves the request and hands off to login), or a `303` to the login page for page
+ * navigations, with the destination kept in the session and a same-origin no-JavaScript form post
+ * recorded for replay after login.
+ * @example
+ * app.post('/api/follow/:id', loginRequired(), (c) => follow(c))
+ * app.use('/settings/*', loginRequired({ loginUrl: '/accounts/login' }))
+ */
+export function loginRequired(options: LoginRequiredOptions = {}): MiddlewareHandler {
+  const loginUrl = options.loginUrl ?? '/login'
+  assertLoginUrl(loginUrl)
+  const field = options.redirectField ?? DEFAULT_REDIRECT_FIELD
+  const isAuthenticated = options.isAuthenticated ?? ((c: Context) => getUserId(c) !== null)
+  const recordForms = options.recordForms ?? true
+  const maxRecordBytes = options.maxRecordBytes ?? 1_048_576
+  const trustedOrigins = [...(options.trustedOrigins ?? [])]
+  if (!Number.isInteger(maxRecordBytes) || maxRecordBytes < 0) throw new BackwardError('CONFIG', '[backward] loginRequired(): maxRecordBytes must be a whole number of bytes.')
+
+  return async function loginRequired(c, next) {
+    if (await isAuthenticated(c)) return next()
+    const facts: RequestFacts = { method: c.req.method, url: new URL(c.req.url), headers: c.req.raw.headers }
+
+    if (!isNavigation(facts)) {
+      const target = withNext(loginUrl, field, sameOriginReferer(facts) ?? (facts.method === 'GET' ? pathAndQuery(facts.url) : null))
+      return problem(401, LOGIN_REQUIRED_TYPE, 'Login required', { loginUrl: target }, { 'WWW-Authenticate': loginChallenge(target), Vary: 'Cookie' })
+    }
+
+    const session = c.get('session')
+    if (session === undefined) throw new BackwardError('CONFIG', '[backward] loginRequired() needs session() earlier in the chain: app.use(session({ store })).')
+    const handle = sessionHandle(session)
+    let destination: string | null
+    if (facts.method === 'GET' || facts.method === 'HEAD') {
+      destination = pathAndQuery(facts.url)
+    } else {
+      // A page to land on after the replay: the form's page, never the POST-only URL.
+      destination = sameOriginReferer(facts)
+      if (recordForms && facts.method === 'POST' && isProvenSameOrigin(facts, trustedOrigins)) {
+        const contentType = c.req.header('Content-Type') ?? ''
+        const cap = isCookieStore(sessionConfig(session).store) ? Math.min(maxRecordBytes, 2048) : maxRecordBytes
+        const bytes = formEnctype(contentType) === null ? null : await readLimited(c.req.raw, cap)
+        const action = bytes === null ? null : await recordForm(facts.url.pathname, contentType, bytes, sessionConfig(session).policy.now())
+        if (action !== null) handle.setInternal(ACTION_KEY, action)
+      }
+    }
+    if (destination !== null) handle.setInternal(NEXT_KEY, destination)
+    const res = c.redirect(withNext(loginUrl, field, destination), 303)
+    res.headers.set('Cache-Control', 'no-store')
+    return res
+  }
+}

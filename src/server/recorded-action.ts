@@ -1,0 +1,111 @@
+/**
+ * The no-JavaScript action that `loginRequired` records in the session and the login-redirect route
+ * replays once. Stored as JSON in the session, with files as base64.
+ */
+import { toBase64Url, fromBase64Url } from './base64url.ts'
+
+export const ACTION_KEY = '_backward_action'
+export const NEXT_KEY = '_backward_next'
+const FORMAT_VERSION = 1
+const FORM_TYPES = ['application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain'] as const
+
+export interface RecordedAction {
+  v: typeof FORMAT_VERSION
+  id: string
+  method: 'POST'
+  path: string
+  enctype: (typeof FORM_TYPES)[number]
+  /** Text fields and files in form order; a file is `[name, { file, type, data }]` with base64url bytes. */
+  fields: [string, string | { file: string; type: string; data: string }][]
+  /** Epoch milliseconds. */
+  at: number
+}
+
+/** The form enctype of a Content-Type header, or null when it is not one an HTML form sends. */
+export function formEnctype(contentType: string | null): RecordedAction['enctype'] | null {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase()
+  return (FORM_TYPES as readonly string[]).includes(type) ? (type as RecordedAction['enctype']) : null
+}
+
+/**
+ * Reads at most `limit` bytes of a body. Resolves null when the body is larger, without buffering the rest.
+ * `Content-Length` is checked first, then the bytes are counted, since the header may lie or be absent.
+ */
+export async function readLimited(request: Request, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
+  const declared = Number(request.headers.get('Content-Length') ?? Number.NaN)
+  if (Number.isFinite(declared) && declared > limit) return null
+  if (request.body === null) return new Uint8Array(0)
+  const reader = request.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > limit) {
+      await reader.cancel().catch(() => {})
+      return null
+    }
+    chunks.push(value)
+  }
+  const out = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    out.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return out
+}
+
+/** Builds the record from a form body, or null when the body cannot be parsed as the declared form. */
+export async function recordForm(path: string, contentType: string, bytes: Uint8Array<ArrayBuffer>, now: number): Promise<RecordedAction | null> {
+  const enctype = formEnctype(contentType)
+  if (enctype === null) return null
+  const fields: RecordedAction['fields'] = []
+  if (enctype === 'text/plain') {
+    for (const line of new TextDecoder().decode(bytes).split(/\r\n/)) {
+      const eq = line.indexOf('=')
+      if (eq > 0) fields.push([line.slice(0, eq), line.slice(eq + 1)])
+    }
+  } else {
+    let form: FormData
+    try {
+      form = await new Response(bytes, { headers: { 'Content-Type': contentType } }).formData()
+    } catch {
+      return null
+    }
+    for (const [name, value] of form) {
+      if (typeof value === 'string') fields.push([name, value])
+      else fields.push([name, { file: value.name, type: value.type, data: toBase64Url(new Uint8Array(await value.arrayBuffer())) }])
+    }
+  }
+  return { v: FORMAT_VERSION, id: crypto.randomUUID(), method: 'POST', path, enctype, fields, at: now }
+}
+
+/** Validates a record read back from the session; anything unexpected gives null. */
+export function readRecordedAction(value: unknown): RecordedAction | null {
+  if (typeof value !== 'object' || value === null) return null
+  const a = value as Partial<RecordedAction>
+  if (a.v !== FORMAT_VERSION || a.method !== 'POST' || typeof a.id !== 'string' || typeof a.at !== 'number') return null
+  if (typeof a.path !== 'string' || !a.path.startsWith('/') || a.path.startsWith('//') || a.path.includes('\\')) return null
+  if (formEnctype(a.enctype ?? null) === null || !Array.isArray(a.fields)) return null
+  return a as RecordedAction
+}
+
+/** The body to send when replaying a recorded form, with the Content-Type it needs (none for multipart: fetch sets the boundary). */
+export function replayBody(action: RecordedAction): { body: BodyInit; contentType: string | null } {
+  if (action.enctype === 'multipart/form-data') {
+    const form = new FormData()
+    for (const [name, value] of action.fields) {
+      if (typeof value === 'string') form.append(name, value)
+      else form.append(name, new Blob([fromBase64Url(value.data) ?? new Uint8Array(0)], { type: value.type }), value.file)
+    }
+    return { body: form, contentType: null }
+  }
+  if (action.enctype === 'text/plain') {
+    return { body: action.fields.map(([k, v]) => `${k}=${typeof v === 'string' ? v : v.file}`).join('\r\n'), contentType: 'text/plain' }
+  }
+  const params = new URLSearchParams()
+  for (const [name, value] of action.fields) params.append(name, typeof value === 'string' ? value : value.file)
+  return { body: params, contentType: 'application/x-www-form-urlencoded' }
+}
