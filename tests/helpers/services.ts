@@ -15,7 +15,8 @@ export interface Service {
   reason: string
 }
 
-function redisPing(url: string): Promise<Service> {
+/** One PING to the Redis at `url`, with no client library. */
+export function redisPing(url: string): Promise<Service> {
   const { hostname, port } = new URL(url)
   return new Promise((resolve) => {
     const socket = connect({ host: hostname, port: Number(port || 6379) })
@@ -30,7 +31,8 @@ function redisPing(url: string): Promise<Service> {
   })
 }
 
-async function postgresPing(url: string): Promise<Service> {
+/** One `SELECT 1` on the PostgreSQL at `url`. */
+export async function postgresPing(url: string): Promise<Service> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 })
   client.on('error', () => {})
   try {

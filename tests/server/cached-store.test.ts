@@ -39,6 +39,7 @@ function counting(store: SessionStore) {
 describe.skipIf(!service.ok)(titled('cachedStore over postgresStore', service), () => {
   beforeAll(async () => {
     pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 4 })
+    pool.on('error', () => {})
     await pool.query(`CREATE SCHEMA ${schema}`)
   })
   afterAll(async () => {
@@ -140,6 +141,7 @@ describe.skipIf(!service.ok)(titled('cachedStore over postgresStore', service), 
 
   it('a failing store still fails the request (it is the store of record)', async () => {
     const dead = new pg.Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/test', connectionTimeoutMillis: 500 })
+    dead.on('error', () => {})
     const store = cachedStore({ cache: memoryStore(), store: postgresStore({ pool: dead }) })
     await expect(store.create(await freshKey(), {}, later())).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
     await dead.end()

@@ -107,6 +107,7 @@ describe.skipIf(!postgres.ok)(titled('backward clear-expired postgres://', postg
   let pool: pg.Pool
   beforeAll(async () => {
     pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 })
+    pool.on('error', () => {})
     await pool.query(`CREATE SCHEMA ${schema}`)
   })
   afterAll(async () => {

@@ -16,6 +16,7 @@ const newTable = () => `${schema}.t${++tables}`
 describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
   beforeAll(async () => {
     pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 4 })
+    pool.on('error', () => {})
     await pool.query(`CREATE SCHEMA ${schema}`)
   })
   afterAll(async () => {
@@ -136,6 +137,7 @@ describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
 
   it('an unreachable server is STORE_UNAVAILABLE', async () => {
     const dead = new pg.Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/test', connectionTimeoutMillis: 1000 })
+    dead.on('error', () => {})
     const store = postgresStore({ pool: dead })
     await expect(store.load(await freshKey())).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
     await dead.end()
@@ -163,6 +165,12 @@ describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
       expect(postgresStore({ pool, table: 'auth.backward_sessions' })).toBeTruthy()
       expect(postgresStore({ pool, table: '_s1' })).toBeTruthy()
       expect(() => postgresStore({ pool: undefined as never })).toThrow(expect.objectContaining({ code: 'CONFIG' }))
+    })
+
+    it('refuses a pool with no error listener (Node would crash when PostgreSQL restarts)', async () => {
+      const bare = new pg.Pool({ connectionString: POSTGRES_URL })
+      expect(() => postgresStore({ pool: bare })).toThrow(/pool\.on\('error'/)
+      await bare.end()
     })
 
     it('rejects hostile store keys before any query', async () => {
