@@ -1,0 +1,432 @@
+import { createHash } from 'node:crypto'
+import { Hono } from 'hono'
+import { describe, expect, it } from 'vitest'
+import { backwardRoutes, getUserId, idempotency, login, loginRequired, logout, memoryStore, session, userTag } from '../../src/server/index.ts'
+import type { SessionStore } from '../../src/server/store.ts'
+import { hashKey } from '../../src/server/ids.ts'
+import { createJar, parseSetCookie, type Jar } from '../helpers/jar.ts'
+
+const ORIGIN = 'http://localhost'
+const NAV = { 'Sec-Fetch-Mode': 'navigate', 'Sec-Fetch-Dest': 'document', 'Sec-Fetch-Site': 'same-origin', Accept: 'text/html' }
+const FETCH = { 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Dest': 'empty', 'Sec-Fetch-Site': 'same-origin', Accept: 'application/json' }
+
+function buildApp(store: SessionStore = memoryStore()) {
+  const executed: { route: string; user: unknown; fields?: Record<string, unknown>; sha?: string }[] = []
+  const app = new Hono()
+  app.use(session({ store }))
+  app.post('/login', async (c) => {
+    const form = await c.req.parseBody()
+    if (form.password !== 'pw') return c.text('bad credentials', 401)
+    await login(c, String(form.username), { ...(form.remember !== undefined ? { remember: form.remember === 'on' } : {}) })
+    const next = typeof form.next === 'string' && form.next !== '' ? `?next=${encodeURIComponent(form.next)}` : ''
+    return c.redirect(`/backward/login/redirect${next}`, 303)
+  })
+  app.post('/logout', (c) => (logout(c), c.redirect('/', 303)))
+  app.get('/people', loginRequired(), (c) => c.text(`people for ${getUserId(c)}`))
+  app.post('/follow/:id', loginRequired(), idempotency({ store: memoryStore() }), async (c) => {
+    executed.push({ route: `follow ${c.req.param('id')}`, user: getUserId(c), fields: await c.req.parseBody() })
+    return c.redirect('/people?followed=' + c.req.param('id'), 303)
+  })
+  app.post('/api/follow/:id', loginRequired(), idempotency({ store: memoryStore() }), async (c) => {
+    executed.push({ route: `api follow ${c.req.param('id')}`, user: getUserId(c) })
+    return c.json({ following: c.req.param('id') })
+  })
+  app.post('/posts', loginRequired(), async (c) => {
+    const form = await c.req.parseBody()
+    const file = form.image as File
+    executed.push({ route: 'post', user: getUserId(c), fields: { text: form.text, name: file.name, type: file.type }, sha: createHash('sha256').update(new Uint8Array(await file.arrayBuffer())).digest('hex') })
+    return c.text('created', 201)
+  })
+  app.route('/backward', backwardRoutes({ loginUrl: '/login', app }))
+  return { app, executed, store }
+}
+
+async function go(app: Hono, jar: Jar, path: string, init: RequestInit & { headers?: Record<string, string> } = {}) {
+  const res = await app.request(`${ORIGIN}${path}`, { ...init, headers: { ...(init.headers ?? {}), Cookie: jar.header() } })
+  jar.store(res)
+  return res
+}
+
+async function logIn(app: Hono, jar: Jar, extra: Record<string, string> = {}) {
+  return go(app, jar, '/login', { method: 'POST', headers: { ...NAV, Origin: ORIGIN }, body: new URLSearchParams({ username: 'ada', password: 'pw', ...extra }) })
+}
+
+describe('loginRequired: the 401 problem for fetches', () => {
+  it('answers an anonymous fetch POST with the problem body, WWW-Authenticate and the page to return to', async () => {
+    const { app, executed } = buildApp()
+    const jar = createJar()
+    const res = await go(app, jar, '/api/follow/42', { method: 'POST', headers: { ...FETCH, Referer: `${ORIGIN}/people?page=2` } })
+    expect(res.status).toBe(401)
+    expect(res.headers.get('Content-Type')).toBe('application/problem+json')
+    const body = await res.json()
+    expect(body).toEqual({ type: 'urn:backward:login-required', title: 'Login required', status: 401, loginUrl: '/login?next=%2Fpeople%3Fpage%3D2' })
+    expect(res.headers.get('WWW-Authenticate')).toBe('Backward login_url="/login?next=%2Fpeople%3Fpage%3D2"')
+    expect(res.headers.getSetCookie()).toEqual([]) // a 401 writes no session
+    expect(executed).toEqual([])
+  })
+
+  it('judges old clients without Sec-Fetch-* by Accept', async () => {
+    const { app } = buildApp()
+    expect((await app.request('/people', { headers: { Accept: 'application/json' } })).status).toBe(401)
+    expect((await app.request('/people', { headers: { Accept: 'text/html,*/*' } })).status).toBe(303)
+    expect((await app.request('/people', { headers: { Accept: 'text/html', 'X-Requested-With': 'XMLHttpRequest' } })).status).toBe(401)
+  })
+
+  it('journey: anonymous fetch gets 401, the person logs in and is sent back to the right page', async () => {
+    const { app } = buildApp()
+    const jar = createJar()
+    const problem = await (await go(app, jar, '/api/follow/42', { method: 'POST', headers: { ...FETCH, Referer: `${ORIGIN}/people` } })).json()
+    const next = new URL(problem.loginUrl, ORIGIN).searchParams.get('next')!
+    const login = await logIn(app, jar, { next })
+    expect(login.headers.get('Location')).toBe('/backward/login/redirect?next=%2Fpeople')
+    const back = await go(app, jar, '/backward/login/redirect?next=%2Fpeople', { headers: NAV })
+    expect(back.status).toBe(303)
+    expect(back.headers.get('Location')).toBe('/people')
+    expect(await (await go(app, jar, '/people', { headers: NAV })).text()).toBe('people for ada')
+  })
+})
+
+describe('loginRequired: navigations', () => {
+  it('redirects a page navigation with 303 to the login page and keeps the destination, one-shot', async () => {
+    const { app } = buildApp()
+    const jar = createJar()
+    const res = await go(app, jar, '/people?page=2', { headers: NAV })
+    expect(res.status).toBe(303)
+    expect(res.headers.get('Location')).toBe('/login?next=%2Fpeople%3Fpage%3D2')
+    await logIn(app, jar)
+    const back = await go(app, jar, '/backward/login/redirect', { headers: NAV })
+    expect(back.headers.get('Location')).toBe('/people?page=2')
+    const again = await go(app, jar, '/backward/login/redirect', { headers: NAV })
+    expect(again.headers.get('Location')).toBe('/')
+  })
+
+  it('journey: a no-JS form POST is recorded, login happens, the action runs exactly once, and the person lands on the page', async () => {
+    const { app, executed } = buildApp()
+    const jar = createJar()
+    const post = await go(app, jar, '/follow/7', {
+      method: 'POST',
+      headers: { ...NAV, Origin: ORIGIN, Referer: `${ORIGIN}/people`, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'note=hello+world&tags=a&tags=b',
+    })
+    expect(post.status).toBe(303)
+    expect(post.headers.get('Location')).toBe('/login?next=%2Fpeople')
+    expect(executed).toEqual([])
+    await logIn(app, jar)
+    const back = await go(app, jar, '/backward/login/redirect', { headers: NAV })
+    expect(executed).toEqual([{ route: 'follow 7', user: 'ada', fields: { note: 'hello world', tags: 'b' } }])
+    expect(back.headers.get('Location')).toBe('/people?followed=7')
+    await go(app, jar, '/backward/login/redirect', { headers: NAV })
+    expect(executed).toHaveLength(1)
+  })
+
+  it('journey: a no-JS multipart post with a file replays with identical bytes', async () => {
+    const { app, executed } = buildApp()
+    const jar = createJar()
+    const bytes = new Uint8Array(5000).map((_, i) => (i * 31) % 256)
+    const form = new FormData()
+    form.append('text', 'my post ✓')
+    form.append('image', new File([bytes], 'cat.png', { type: 'image/png' }))
+    const post = await go(app, jar, '/posts', { method: 'POST', headers: { ...NAV, Referer: `${ORIGIN}/compose` }, body: form })
+    expect(post.status).toBe(303)
+    await logIn(app, jar)
+    const back = await go(app, jar, '/backward/login/redirect', { headers: NAV })
+    expect(back.headers.get('Location')).toBe('/compose')
+    expect(executed).toEqual([{ route: 'post', user: 'ada', fields: { text: 'my post ✓', name: 'cat.png', type: 'image/png' }, sha: createHash('sha256').update(bytes).digest('hex') }])
+  })
+
+  it('does not record a form larger than maxRecordBytes, but still redirects', async () => {
+    const app = new Hono()
+    const seen: string[] = []
+    app.use(session({ store: memoryStore() }))
+    app.post('/login', async (c) => (await login(c, 'ada'), c.redirect('/backward/login/redirect', 303)))
+    app.post('/big', loginRequired({ maxRecordBytes: 100 }), (c) => (seen.push('big'), c.text('ok')))
+    app.route('/backward', backwardRoutes({ app }))
+    const jar = createJar()
+    const res = await go(app, jar, '/big', { method: 'POST', headers: { ...NAV, Referer: `${ORIGIN}/form`, 'Content-Type': 'application/x-www-form-urlencoded' }, body: `x=${'a'.repeat(200)}` })
+    expect(res.status).toBe(303)
+    await go(app, jar, '/login', { method: 'POST' })
+    const back = await go(app, jar, '/backward/login/redirect', { headers: NAV })
+    expect(seen).toEqual([])
+    expect(back.headers.get('Location')).toBe('/form')
+  })
+
+  it('a recorded action older than actionTtl is discarded', async () => {
+    const app = new Hono()
+    const seen: string[] = []
+    app.use(session({ store: memoryStore() }))
+    app.post('/login', async (c) => (await login(c, 'ada'), c.redirect('/backward/login/redirect', 303)))
+    app.post('/act', loginRequired(), (c) => (seen.push('act'), c.text('ok')))
+    app.route('/backward', backwardRoutes({ app, actionTtl: 0.05 }))
+    const jar = createJar()
+    await go(app, jar, '/act', { method: 'POST', headers: { ...NAV, 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'a=1' })
+    await new Promise((r) => setTimeout(r, 80))
+    await go(app, jar, '/login', { method: 'POST' })
+    await go(app, jar, '/backward/login/redirect', { headers: NAV })
+    expect(seen).toEqual([])
+  })
+
+  it('a logged-out visit to the redirect endpoint goes to the login page, keeping only a safe next', async () => {
+    const { app } = buildApp()
+    const res = await app.request('/backward/login/redirect?next=%2Fpeople', { headers: NAV })
+    expect(res.headers.get('Location')).toBe('/login?next=%2Fpeople')
+    const evil = await app.request('/backward/login/redirect?next=%2F%2Fevil.example', { headers: NAV })
+    expect(evil.headers.get('Location')).toBe('/login')
+  })
+
+  it('custom isAuthenticated decides who passes', async () => {
+    const app = new Hono()
+    app.use(session({ store: memoryStore() }))
+    app.get('/x', loginRequired({ isAuthenticated: (c) => c.req.header('X-Key') === 'k' }), (c) => c.text('in'))
+    expect((await app.request('/x', { headers: { 'X-Key': 'k' } })).status).toBe(200)
+    expect((await app.request('/x', { headers: FETCH })).status).toBe(401)
+  })
+
+  it('rejects an off-site loginUrl or defaultRedirect at start-up', () => {
+    for (const loginUrl of ['https://evil.example/login', '//evil.example', 'login', '/\\evil.example']) {
+      expect(() => loginRequired({ loginUrl })).toThrow(/loginUrl/)
+      expect(() => backwardRoutes({ loginUrl })).toThrow(/loginUrl/)
+    }
+    expect(() => backwardRoutes({ defaultRedirect: 'https://evil.example' })).toThrow(/defaultRedirect/)
+  })
+})
+
+describe('login and logout', () => {
+  it('login rotates the session id and keeps the anonymous data (the saved destination)', async () => {
+    const { app, store } = buildApp()
+    const jar = createJar()
+    await go(app, jar, '/people', { headers: NAV })
+    const anonymous = jar.cookies.get('sessionid')!
+    await logIn(app, jar)
+    const logged = jar.cookies.get('sessionid')!
+    expect(logged).not.toBe(anonymous)
+    expect(await store.load(await hashKey(anonymous))).toBeNull()
+    expect(await store.load(await hashKey(logged))).toMatchObject({ _auth_user_id: 'ada', _backward_next: '/people' })
+  })
+
+  it('session fixation: an attacker-planted session is never the one that ends up logged in', async () => {
+    const { app, store } = buildApp()
+    const attacker = createJar()
+    await go(app, attacker, '/people', { headers: NAV }) // the attacker gets a real anonymous session
+    const planted = attacker.cookies.get('sessionid')!
+    const victim = createJar({ sessionid: planted }) // and plants it in the victim's browser
+    await logIn(app, victim)
+    expect(victim.cookies.get('sessionid')).not.toBe(planted)
+    expect(await store.load(await hashKey(planted))).toBeNull()
+    expect(await (await go(app, attacker, '/people', { headers: NAV })).text()).not.toContain('ada')
+  })
+
+  it('logging in as a different user flushes the previous user data; the same user keeps it', async () => {
+    const app = new Hono()
+    app.use(session({ store: memoryStore() }))
+    app.post('/login/:user', async (c) => (await login(c, c.req.param('user')), c.text('ok')))
+    app.post('/note', (c) => (c.var.session.set('note', 'private'), c.text('ok')))
+    app.get('/note', (c) => c.json(c.var.session.get('note') ?? null))
+    const jar = createJar()
+    await go(app, jar, '/login/ada', { method: 'POST' })
+    await go(app, jar, '/note', { method: 'POST' })
+    await go(app, jar, '/login/ada', { method: 'POST' })
+    expect(await (await go(app, jar, '/note')).json()).toBe('private')
+    await go(app, jar, '/login/bob', { method: 'POST' })
+    expect(await (await go(app, jar, '/note')).json()).toBeNull()
+  })
+
+  it('remember me on gives a persistent cookie, off gives a browser-length one', async () => {
+    const { app } = buildApp()
+    const on = await logIn(app, createJar(), { remember: 'on' })
+    const onCookie = parseSetCookie(on.headers.getSetCookie().find((l) => l.startsWith('sessionid='))!)
+    expect(onCookie.attrs['max-age']).toBe('1209600')
+    expect(onCookie.attrs.expires).toBeTruthy()
+    const off = await logIn(app, createJar(), { remember: 'off' })
+    const offCookie = parseSetCookie(off.headers.getSetCookie().find((l) => l.startsWith('sessionid='))!)
+    expect(offCookie.attrs['max-age']).toBeUndefined()
+    expect(offCookie.attrs.expires).toBeUndefined()
+  })
+
+  it('login sets the script-readable signal cookie with the user tag, never the user id', async () => {
+    const { app } = buildApp()
+    const res = await logIn(app, createJar())
+    const signal = parseSetCookie(res.headers.getSetCookie().find((l) => l.startsWith('backward_login='))!)
+    expect(signal.value).toBe(await userTag('ada'))
+    expect(signal.value).toMatch(/^[A-Za-z0-9_-]{22}$/)
+    expect(signal.attrs.httponly).toBeUndefined()
+    expect(signal.attrs['max-age']).toBe('120')
+  })
+
+  it('logout removes the cookie, the stored record and the signal', async () => {
+    const { app, store } = buildApp()
+    const jar = createJar()
+    await logIn(app, jar)
+    const id = jar.cookies.get('sessionid')!
+    const res = await go(app, jar, '/logout', { method: 'POST', headers: NAV })
+    const lines = res.headers.getSetCookie()
+    expect(lines.some((l) => l.startsWith('sessionid=;') && l.includes('Max-Age=0'))).toBe(true)
+    expect(lines.some((l) => l.startsWith('backward_login=;') && l.includes('Max-Age=0'))).toBe(true)
+    expect(await store.load(await hashKey(id))).toBeNull()
+    expect((await go(app, createJar({ sessionid: id }), '/people', { headers: FETCH })).status).toBe(401)
+  })
+
+  it('rejects unusable user ids', async () => {
+    const app = new Hono()
+    app.use(session({ store: memoryStore() }))
+    app.post('/login', async (c) => (await login(c, JSON.parse(c.req.query('id')!)), c.text('ok')))
+    app.onError((err, c) => c.text(err.message, 500))
+    for (const bad of ['""', '1.5', 'null', '{}', JSON.stringify('x'.repeat(257))]) {
+      expect(await (await app.request(`/login?id=${encodeURIComponent(bad)}`, { method: 'POST' })).text()).toMatch(/user id/)
+    }
+  })
+})
+
+describe('idempotency', () => {
+  function idemApp(store = memoryStore()) {
+    const runs: string[] = []
+    const app = new Hono()
+    app.use(session({ store: memoryStore() }))
+    app.post('/login/:user', async (c) => (await login(c, c.req.param('user')), c.text('ok')))
+    app.use('/api/*', idempotency({ store }))
+    app.post('/api/pay', async (c) => {
+      runs.push(getUserId(c) as string)
+      await new Promise((r) => setTimeout(r, Number(c.req.query('delay') ?? 0)))
+      c.header('Set-Cookie', 'flash=paid')
+      return c.json({ paid: runs.length, by: getUserId(c) }, 201)
+    })
+    app.post('/api/fail', (c) => (runs.push('fail'), c.text('down', 503)))
+    return { app, runs }
+  }
+
+  it('a replay sent twice with the same Idempotency-Key runs once and gets the first response', async () => {
+    const { app, runs } = idemApp()
+    const jar = createJar()
+    await go(app, jar, '/login/ada', { method: 'POST' })
+    const first = await go(app, jar, '/api/pay', { method: 'POST', headers: { 'Idempotency-Key': 'k-1' } })
+    const second = await go(app, jar, '/api/pay', { method: 'POST', headers: { 'Idempotency-Key': 'k-1' } })
+    expect(runs).toEqual(['ada'])
+    expect(second.status).toBe(201)
+    expect(await second.json()).toEqual(await first.json())
+    expect(second.headers.get('Content-Type')).toMatch(/application\/json/)
+    expect(second.headers.get('Idempotent-Replayed')).toBe('true')
+    expect(second.headers.getSetCookie().filter((l) => l.startsWith('flash'))).toEqual([])
+  })
+
+  it('a repeat that arrives while the first is running gets 409', async () => {
+    const { app, runs } = idemApp()
+    const [a, b] = await Promise.all([
+      app.request('/api/pay?delay=50', { method: 'POST', headers: { 'Idempotency-Key': 'k-2' } }),
+      new Promise<Response>((r) => setTimeout(() => r(app.request('/api/pay?delay=50', { method: 'POST', headers: { 'Idempotency-Key': 'k-2' } })), 10)),
+    ])
+    expect([a.status, b.status]).toEqual([201, 409])
+    expect(runs).toHaveLength(1)
+  })
+
+  it('keys are scoped to the user: the same key from another user runs and never sees the first response', async () => {
+    const { app, runs } = idemApp()
+    const ada = createJar()
+    const bob = createJar()
+    await go(app, ada, '/login/ada', { method: 'POST' })
+    await go(app, bob, '/login/bob', { method: 'POST' })
+    await go(app, ada, '/api/pay', { method: 'POST', headers: { 'Idempotency-Key': 'same' } })
+    const res = await go(app, bob, '/api/pay', { method: 'POST', headers: { 'Idempotency-Key': 'same' } })
+    expect(runs).toEqual(['ada', 'bob'])
+    expect((await res.json()).by).toBe('bob')
+  })
+
+  it('a 5xx frees the key so the retry runs', async () => {
+    const { app, runs } = idemApp()
+    await app.request('/api/fail', { method: 'POST', headers: { 'Idempotency-Key': 'k-3' } })
+    await app.request('/api/fail', { method: 'POST', headers: { 'Idempotency-Key': 'k-3' } })
+    expect(runs).toEqual(['fail', 'fail'])
+  })
+
+  it('requests without a key run every time; a malformed key gets 400', async () => {
+    const { app, runs } = idemApp()
+    await app.request('/api/pay', { method: 'POST' })
+    await app.request('/api/pay', { method: 'POST' })
+    expect(runs).toHaveLength(2)
+    for (const bad of ['', 'a b', 'x'.repeat(256), 'cl\u00e9']) {
+      const res = await app.request('/api/pay', { method: 'POST', headers: { 'Idempotency-Key': bad } })
+      expect(res.status, bad).toBe(400)
+    }
+  })
+
+  it('a store outage gives a 503, and the handler does not run', async () => {
+    const broken: SessionStore = { load: () => Promise.reject(new Error('down')), create: () => Promise.reject(new Error('down')), update: () => Promise.reject(new Error('down')), delete: () => Promise.reject(new Error('down')) }
+    const runs: number[] = []
+    const app = new Hono()
+    app.use(idempotency({ store: broken, onStoreError: () => {} }))
+    app.post('/', (c) => (runs.push(1), c.text('ok')))
+    const res = await app.request('/', { method: 'POST', headers: { 'Idempotency-Key': 'k' } })
+    expect(res.status).toBe(503)
+    expect(runs).toEqual([])
+  })
+})
+
+describe('security', () => {
+  const crossSite: [string, Record<string, string>][] = [
+    ['Sec-Fetch-Site: cross-site', { ...NAV, 'Sec-Fetch-Site': 'cross-site' }],
+    ['Sec-Fetch-Site: same-site', { ...NAV, 'Sec-Fetch-Site': 'same-site' }],
+    ['Sec-Fetch-Site: none', { ...NAV, 'Sec-Fetch-Site': 'none' }],
+    ['a foreign Origin', { Accept: 'text/html', Origin: 'https://evil.example' }],
+    ['Origin: null', { Accept: 'text/html', Origin: 'null' }],
+    ['no Origin and no Sec-Fetch-Site', { Accept: 'text/html' }],
+  ]
+  it.each(crossSite)('a POST with %s is never recorded or replayed', async (_label, headers) => {
+    const { app, executed } = buildApp()
+    const jar = createJar()
+    const res = await go(app, jar, '/follow/666', { method: 'POST', headers: { ...headers, 'Content-Type': 'application/x-www-form-urlencoded', Referer: 'https://evil.example/' }, body: 'x=1' })
+    expect(res.status).toBe(303)
+    expect(res.headers.getSetCookie()).toEqual([]) // nothing was written to a session
+    await logIn(app, jar)
+    const back = await go(app, jar, '/backward/login/redirect', { headers: NAV })
+    expect(executed).toEqual([])
+    expect(back.headers.get('Location')).toBe('/')
+  })
+
+  const djangoBad = [
+    'http://example.com', 'http:///example.com', 'https://example.com', 'ftp://example.com', '\\\\example.com', '\\\\\\example.com',
+    '/\\\\/example.com', '\\\\//example.com', '/\\/example.com', '\\/example.com', '/\\example.com', 'http:/\\//example.com', 'http:\\/example.com',
+    'http:/\\example.com', 'javascript:alert("XSS")', '\njavascript:alert(x)', 'java\nscript:alert(x)', '\x08//example.com',
+    'http://otherserver\\@example.com', 'http:\\\\testserver\\@example.com', 'http://testserver\\me:pass@example.com', 'http://testserver\\@example.com',
+    'http:\\\\testserver\\confirm\\me@example.com', 'http:999999999', 'ftp:9999999999', '\n', 'http://[2001:cdba:0000:0000:0000:0000:3257:9652/',
+    'http://2001:cdba:0000:0000:0000:0000:3257:9652]/', '//evil.example', '///evil.example', '/%2F%2Fevil.example', '/%5Cevil.example',
+    ' //evil.example', '\t//evil.example', 'https://localhost@evil.example', 'https://localhost.evil.example', 'data:text/html,<script>alert(1)</script>',
+    `/${'a'.repeat(3000)}`,
+  ]
+  it.each(djangoBad.map((u) => [JSON.stringify(u).slice(0, 60), u]))('the login redirect never leaves the site for next=%s', async (_label, next) => {
+    const { app } = buildApp()
+    const jar = createJar()
+    await logIn(app, jar)
+    const res = await go(app, jar, `/backward/login/redirect?next=${encodeURIComponent(next)}`, { headers: NAV })
+    expect(res.status).toBe(303)
+    expect(res.headers.get('Location')).toBe('/')
+  })
+
+  it('keeps safe destinations, including same-host absolute URLs', async () => {
+    const { app } = buildApp()
+    const jar = createJar()
+    await logIn(app, jar)
+    for (const next of ['/view/?param=http://example.com', '/url%20with%20spaces/', 'http://localhost/people']) {
+      expect((await go(app, jar, `/backward/login/redirect?next=${encodeURIComponent(next)}`, { headers: NAV })).headers.get('Location')).toBe(next)
+    }
+  })
+
+  it('a replayed action redirecting off-site lands on the default instead', async () => {
+    const app = new Hono()
+    app.use(session({ store: memoryStore() }))
+    app.post('/login', async (c) => (await login(c, 'ada'), c.redirect('/backward/login/redirect', 303)))
+    app.post('/go', loginRequired(), (c) => c.redirect('https://evil.example/', 303))
+    app.route('/backward', backwardRoutes({ app }))
+    const jar = createJar()
+    await go(app, jar, '/go', { method: 'POST', headers: { ...NAV, 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'a=1' })
+    await go(app, jar, '/login', { method: 'POST' })
+    expect((await go(app, jar, '/backward/login/redirect', { headers: NAV })).headers.get('Location')).toBe('/')
+  })
+
+  it('__proto__ and constructor form fields are recorded and replayed as plain fields', async () => {
+    const { app, executed } = buildApp()
+    const jar = createJar()
+    await go(app, jar, '/follow/1', { method: 'POST', headers: { ...NAV, 'Content-Type': 'application/x-www-form-urlencoded' }, body: '__proto__=x&constructor=y' })
+    await logIn(app, jar)
+    await go(app, jar, '/backward/login/redirect', { headers: NAV })
+    expect(executed).toHaveLength(1)
+    expect(({} as Record<string, unknown>).x).toBeUndefined()
+  })
+})
