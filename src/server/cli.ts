@@ -49,12 +49,7 @@ function reason(error: unknown): string {
 
 async function openRedis(url: string): Promise<OpenedStore> {
   const { redisStore } = await import('./stores/redis.ts')
-  let ioredis: typeof import('ioredis') | undefined
-  try {
-    ioredis = await import('ioredis')
-  } catch {
-    ioredis = undefined
-  }
+  const ioredis = await import('ioredis').catch(() => undefined)
   if (ioredis !== undefined) {
     // Fail at once instead of retrying forever: a cron job must report an outage, not hang.
     const client = new ioredis.Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 5000 })
@@ -73,12 +68,9 @@ async function openRedis(url: string): Promise<OpenedStore> {
     const store = redisStore({ client })
     return { clearExpired: () => store.clearExpired(), close: async () => void (await client.quit()), note: 'Redis expires sessions by itself.' }
   }
-  let nodeRedis: typeof import('redis')
-  try {
-    nodeRedis = await import('redis')
-  } catch (cause) {
+  const nodeRedis = await import('redis').catch((cause: unknown) => {
     throw new BackwardError('CONFIG', '[backward] A redis:// URL needs the ioredis or redis package: npm install ioredis', { cause })
-  }
+  })
   const client = nodeRedis.createClient({ url, disableOfflineQueue: true, socket: { reconnectStrategy: false, connectTimeout: 5000 } })
   client.on('error', () => {})
   try {
@@ -94,12 +86,9 @@ async function openPostgres(url: URL): Promise<OpenedStore> {
   const { postgresStore } = await import('./stores/postgres.ts')
   const table = url.searchParams.get('table') ?? undefined
   url.searchParams.delete('table')
-  let pg: (typeof import('pg'))['default']
-  try {
-    pg = (await import('pg')).default
-  } catch (cause) {
+  const { default: pg } = await import('pg').catch((cause: unknown) => {
     throw new BackwardError('CONFIG', '[backward] A postgres:// URL needs the pg package: npm install pg', { cause })
-  }
+  })
   const pool = new pg.Pool({ connectionString: url.href, max: 1, connectionTimeoutMillis: 5000 })
   pool.on('error', () => {})
   const store = postgresStore({ pool, table })
