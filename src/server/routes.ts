@@ -83,8 +83,8 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
     if (action !== null && options.app !== undefined && Date.now() - action.at < actionTtlMs) {
       const res = await replay(options.app, c, action)
       cookies.push(...res.headers.getSetCookie())
-      const location = res.headers.get('Location')
-      if (res.status >= 300 && res.status < 400 && location !== null && safe(location)) landing = location
+      const target = res.headers.get('Location')
+      if (res.status >= 300 && res.status < 400 && target !== null && safe(target)) landing = target
     }
     landing ??= safe(queryNext) ? queryNext : safe(savedNext) ? savedNext : defaultRedirect
     const res = redirect(c, landing)
@@ -95,8 +95,8 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
   return routes
 }
 
-function redirect(c: Context, location: string): Response {
-  const res = c.redirect(location, 303)
+function redirect(c: Context, target: string): Response {
+  const res = c.redirect(target, 303)
   res.headers.set('Cache-Control', 'no-store')
   return res
 }
