@@ -8,6 +8,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, rmSync, chownSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
+import { inspect } from 'node:util'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Hono } from 'hono'
@@ -160,6 +161,34 @@ describe.skipIf(!hasRedisServer && !process.env.CI)(hasRedisServer ? 'Redis outa
     } finally {
       client.disconnect()
       await stop(server, 'SIGKILL')
+    }
+  })
+
+  it('a Redis out of memory gives 503, and the logged error holds no session data', async () => {
+    const port = await freePort()
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory', '1', '--daemonize', 'no'], { stdio: 'ignore' })
+    children.add(child)
+    await until(async () => (await redisPing(`redis://127.0.0.1:${port}`)).ok, `private redis-server on ${port}`)
+    const io = new Redis({ host: '127.0.0.1', port })
+    const node = createClient({ url: `redis://127.0.0.1:${port}` })
+    node.on('error', () => {})
+    await node.connect()
+    try {
+      for (const client of [io, node]) {
+        const storeErrors: unknown[] = []
+        const app = new Hono()
+        app.use(session({ store: redisStore({ client }), onStoreError: (error) => storeErrors.push(error) }))
+        app.get('/', (c) => (c.var.session.set('card', 'SECRET-4111'), c.text('ok')))
+        await expectUnavailable(await app.request('/'))
+        expect(storeErrors).toHaveLength(1)
+        const logged = inspect(storeErrors[0], { depth: 10 })
+        expect(logged).toMatch(/OOM/)
+        expect(logged).not.toContain('SECRET-4111')
+      }
+    } finally {
+      io.disconnect()
+      await node.quit()
+      await stop(child, 'SIGKILL')
     }
   })
 

@@ -88,8 +88,21 @@ function adapt(client: unknown): Commands {
   throw new BackwardError('CONFIG', '[backward] redisStore: pass { client } with an ioredis or node-redis client.')
 }
 
+/**
+ * ioredis puts the failed command on reply errors, arguments included: the key and the session data
+ * of a SET refused for lack of memory. Logging the cause would print them, so the copy leaves it out.
+ */
+function scrub(error: unknown): unknown {
+  if (!(error instanceof Error) || !Object.hasOwn(error, 'command')) return error
+  const { command: _command, ...rest } = error as Error & Record<string, unknown>
+  const copy = Object.assign(new Error(error.message), rest)
+  copy.name = error.name
+  if (error.stack !== undefined) copy.stack = error.stack
+  return copy
+}
+
 function unavailable(cause: unknown): BackwardError {
-  return new BackwardError('STORE_UNAVAILABLE', '[backward] redisStore: Redis did not answer. Check that it is running and reachable; sessions resume when it is back.', { cause })
+  return new BackwardError('STORE_UNAVAILABLE', '[backward] redisStore: Redis did not answer or refused the command. Check that it is running, reachable and not out of memory; sessions resume when it is back.', { cause: scrub(cause) })
 }
 
 /**
