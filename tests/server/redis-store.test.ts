@@ -1,9 +1,14 @@
+import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Redis } from 'ioredis'
-import { createClient } from 'redis'
+import { Cluster, Redis } from 'ioredis'
+import { createClient, createCluster } from 'redis'
 import { redisStore } from '../../src/server/stores/redis.ts'
-import { REDIS_URL, redisService, titled } from '../helpers/services.ts'
+import { REDIS_URL, redisPing, redisService, titled } from '../helpers/services.ts'
 import { describeStoreContract, freshKey } from './store-contract.ts'
 
 const service = await redisService()
@@ -175,5 +180,75 @@ describe.skipIf(!service.ok)(titled('redisStore', service), () => {
       const store = redisStore({ client: closed })
       await expect(store.load(await freshKey())).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
     })
+  })
+})
+
+/**
+ * A private three-node Redis Cluster (slots assigned by hand, which takes about a second where
+ * `redis-cli --cluster create` waits five). Proves that every command names a single key: a
+ * multi-key command across slots would fail with CROSSSLOT.
+ */
+describe.skipIf(!service.ok)(titled('redisStore on Redis Cluster', service), () => {
+  const servers: ChildProcess[] = []
+  const ports: number[] = []
+  let dir = ''
+  let ioCluster: Cluster
+  let nodeCluster: ReturnType<typeof createCluster>
+
+  function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const server = createServer().once('error', reject)
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number }
+        server.close(() => resolve(port))
+      })
+    })
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'bw-cluster-'))
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort()
+      ports.push(port)
+      servers.push(
+        spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' }),
+      )
+    }
+    for (const port of ports) {
+      while (!(await redisPing(`redis://127.0.0.1:${port}`)).ok) await new Promise((r) => setTimeout(r, 20))
+    }
+    const admins = ports.map((port) => new Redis({ host: '127.0.0.1', port }))
+    const ranges = [[0, 5460], [5461, 10922], [10923, 16383]] as const
+    await Promise.all(admins.map((admin, i) => admin.call('CLUSTER', 'ADDSLOTSRANGE', ranges[i]![0], ranges[i]![1])))
+    for (const port of ports.slice(1)) await admins[0]!.call('CLUSTER', 'MEET', '127.0.0.1', port)
+    for (;;) {
+      const infos = await Promise.all(admins.map((admin) => admin.call('CLUSTER', 'INFO') as Promise<string>))
+      if (infos.every((info) => info.includes('cluster_state:ok') && info.includes('cluster_known_nodes:3'))) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    admins.forEach((admin) => admin.disconnect())
+    ioCluster = new Cluster([{ host: '127.0.0.1', port: ports[0]! }])
+    nodeCluster = createCluster({ rootNodes: [{ url: `redis://127.0.0.1:${ports[0]}` }] })
+    nodeCluster.on('error', () => {})
+    await nodeCluster.connect()
+  }, 30_000)
+
+  afterAll(async () => {
+    ioCluster?.disconnect()
+    await nodeCluster?.close().catch(() => {})
+    for (const server of servers) server.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  describeStoreContract('redisStore (ioredis Cluster)', () => redisStore({ client: ioCluster, prefix: newPrefix() }))
+  describeStoreContract('redisStore (node-redis cluster)', () => redisStore({ client: nodeCluster, prefix: newPrefix() }))
+
+  it('spreads sessions over every node (one key per session, any slot)', async () => {
+    const store = redisStore({ client: ioCluster, prefix: newPrefix() })
+    const keys = await Promise.all(Array.from({ length: 30 }, () => freshKey()))
+    for (const key of keys) await store.create(key, { k: 1 }, later())
+    const sizes = await Promise.all(ioCluster.nodes('master').map((node) => node.dbsize()))
+    expect(sizes.filter((n) => n > 0)).toHaveLength(3)
+    for (const key of keys) expect(await store.load(key)).toEqual({ k: 1 })
   })
 })
