@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Hono } from 'hono'
+import { idempotency } from '../../src/server/index.ts'
 import pg from 'pg'
 import { POSTGRES_SESSIONS_SQL, postgresSessionsSql, postgresStore } from '../../src/server/stores/postgres.ts'
 import { POSTGRES_URL, postgresService, titled } from '../helpers/services.ts'
@@ -141,6 +143,20 @@ describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
     const store = postgresStore({ pool: dead })
     await expect(store.load(await freshKey())).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
     await dead.end()
+  })
+
+  it('carries idempotency records: a repeated Idempotency-Key runs the handler once', async () => {
+    const app = new Hono()
+    let runs = 0
+    app.use(idempotency({ store: (await migrated()).store }))
+    app.post('/follow', (c) => c.json({ run: ++runs }, 201))
+    const key = randomBytes(8).toString('hex')
+    const send = () => app.request('/follow', { method: 'POST', headers: { 'Idempotency-Key': key } })
+    const [first, second] = [await send(), await send()]
+    expect([first.status, second.status]).toEqual([201, 201])
+    expect(await second.json()).toEqual({ run: 1 })
+    expect(second.headers.get('Idempotent-Replayed')).toBe('true')
+    expect(runs).toBe(1)
   })
 
   describe('security', () => {

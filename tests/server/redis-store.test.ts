@@ -5,6 +5,8 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Hono } from 'hono'
+import { idempotency } from '../../src/server/index.ts'
 import { Cluster, Redis } from 'ioredis'
 import { createClient, createCluster } from 'redis'
 import { redisStore } from '../../src/server/stores/redis.ts'
@@ -121,6 +123,20 @@ describe.skipIf(!service.ok)(titled('redisStore', service), () => {
       })
     })
   }
+
+  it('carries idempotency records: a repeated Idempotency-Key runs the handler once', async () => {
+    const app = new Hono()
+    let runs = 0
+    app.use(idempotency({ store: redisStore({ client: io, prefix: newPrefix() }) }))
+    app.post('/follow', (c) => c.json({ run: ++runs }, 201))
+    const key = randomBytes(8).toString('hex')
+    const send = () => app.request('/follow', { method: 'POST', headers: { 'Idempotency-Key': key } })
+    const [first, second] = [await send(), await send()]
+    expect([first.status, second.status]).toEqual([201, 201])
+    expect(await second.json()).toEqual({ run: 1 })
+    expect(second.headers.get('Idempotent-Replayed')).toBe('true')
+    expect(runs).toBe(1)
+  })
 
   describe('security', () => {
     it('rejects hostile store keys before sending any command', async () => {
