@@ -1,5 +1,4 @@
 import { BackwardError } from '../shared/errors.ts'
-import { IDEMPOTENCY_HEADER } from '../shared/protocol.ts'
 import type { BackwardAction, StoredFormEntry } from './types.ts'
 
 /** Headers kept by default: they describe the body, they prove nothing. */
@@ -52,25 +51,4 @@ export async function captureBody(
   const bytes = await request.arrayBuffer()
   if (bytes.byteLength > max) throw tooLarge()
   return bytes
-}
-
-/**
- * Rebuilds the request of a saved action, with `extra` headers (from `beforeReplay`) and the
- * action's id as `Idempotency-Key`.
- * @example
- * await fetch(toRequest(action))
- */
-export function toRequest(action: BackwardAction, extra?: HeadersInit): Request {
-  const headers = new Headers(action.headers)
-  new Headers(extra).forEach((value, name) => headers.set(name, value))
-  headers.set(IDEMPOTENCY_HEADER, action.id)
-  let body = action.body as BodyInit | null
-  if (Array.isArray(action.body)) {
-    // fetch writes a fresh multipart boundary, which is why Content-Type was not saved.
-    const data = new FormData()
-    for (const [name, value] of action.body)
-      data.append(name, typeof value == 'string' ? value : new File([value.bytes], value.name, value))
-    body = data
-  }
-  return new Request(action.url, { method: action.method, headers, body, credentials: action.credentials, mode: action.mode })
 }

@@ -1,11 +1,15 @@
 /**
- * What a browser would send for `form` submitted by `submitter`, as `fetch` arguments
- * (HTML "form submission algorithm": the clicked button's `formaction`, `formmethod` and
- * `formenctype` override the form's, and its name and value join the data).
+ * What a browser would send for `form` submitted by `submitter`, as `fetch` arguments (HTML "form
+ * submission algorithm": the clicked button's `formaction`, `formmethod` and `formenctype` override
+ * the form's, and its name and value join the data). `data` is the form's data, read earlier.
  * @example
  * const [url, init] = formRequest(form, event.submitter)
  */
-export function formRequest(form: HTMLFormElement, submitter?: HTMLElement | null): [string, RequestInit] {
+export function formRequest(
+  form: HTMLFormElement,
+  submitter?: HTMLElement | null,
+  data = new FormData(form, submitter),
+): [string, RequestInit] {
   const button = submitter as HTMLButtonElement | null | undefined
   // formaction reflects the page URL when absent, so ask for the attribute itself. formmethod and
   // formenctype reflect '' when absent: '' means "the form's", hence || rather than ??.
@@ -13,35 +17,28 @@ export function formRequest(form: HTMLFormElement, submitter?: HTMLElement | nul
     button?.hasAttribute('formaction') ? button.formAction : form.action,
     button?.formMethod || form.method,
     button?.formEnctype || form.enctype,
-    new FormData(form, button),
+    data,
   )
 }
 
 /**
- * Encodes form data the way browsers do for a method and an enctype.
+ * Encodes form data the way browsers do for a method and an enctype (both as the DOM reflects
+ * them: lower case, known values).
  * @example
- * encodeForm('https://app.test/s', 'get', 'application/x-www-form-urlencoded', data) // ['https://app.test/s?q=x', { method: 'GET' }]
+ * encodeForm('https://app.test/s', 'get', 'application/x-www-form-urlencoded', data) // ['https://app.test/s?q=x', {}]
  */
 export function encodeForm(action: string, method: string, enctype: string, data: FormData): [string, RequestInit] {
   // Outside multipart, browsers send a file as its name only.
   const pairs = [...data].map(([name, value]) => [name, typeof value == 'string' ? value : value.name])
-  if (method.toLowerCase() != 'post') {
+  const query = new URLSearchParams(pairs)
+  if (method != 'post') {
     const url = new URL(action)
-    url.search = new URLSearchParams(pairs).toString()
-    return [url.href, { method: 'GET' }]
+    url.search = '' + query
+    return [url.href, {}]
   }
-  return [
-    action,
-    {
-      method: 'POST',
-      body:
-        enctype == 'multipart/form-data'
-          ? data
-          : enctype == 'text/plain'
-            ? pairs.map(([name, value]) => `${name}=${value}\r\n`).join('')
-            : new URLSearchParams(pairs),
-    },
-  ]
+  const body =
+    enctype == 'multipart/form-data' ? data : enctype == 'text/plain' ? pairs.map((pair) => pair.join('=') + '\r\n').join('') : query
+  return [action, { method: 'POST', body }]
 }
 
 /**
@@ -58,11 +55,12 @@ export function interceptForms(
     const form = event.target as HTMLFormElement
     const submitter = (event as SubmitEvent).submitter as HTMLButtonElement | null
     // A page listener that already handled the submit wins; method=dialog never leaves the page.
-    if (event.defaultPrevented || !form.matches?.('form[data-backward]') || (submitter?.formMethod || form.method) == 'dialog') return
-    event.preventDefault()
-    submit(form, submitter)
-      .then((response) => ({ response }), (error: unknown) => ({ error }))
-      .then((detail) => form.dispatchEvent(new CustomEvent('backward:response', { bubbles: true, detail })))
+    if (!event.defaultPrevented && form.matches('form[data-backward]') && (submitter?.formMethod || form.method) != 'dialog') {
+      event.preventDefault()
+      submit(form, submitter)
+        .then((response) => ({ response }), (error: unknown) => ({ error }))
+        .then((detail) => form.dispatchEvent(new CustomEvent('backward:response', { bubbles: true, detail })))
+    }
   }
   root.addEventListener('submit', onSubmit)
   return () => root.removeEventListener('submit', onSubmit)

@@ -1,6 +1,5 @@
 export { createBackward } from './create-backward.ts'
 export { idbStorage, memoryStorage } from './storage.ts'
-export { encodeForm, formRequest } from './forms.ts'
 export { BackwardError, isBackwardError } from '../shared/errors.ts'
 export type {
   Backward,

@@ -1,20 +1,40 @@
-import { clear, createStore, del, get, set, values } from 'idb-keyval'
+import { createStore } from 'idb-keyval'
 import type { BackwardStorage } from './types.ts'
 
 /**
- * backward's IndexedDB storage: its own database (`backward`, store `actions`) through idb-keyval.
- * The database opens on first use, never at import. A write resolves when its transaction completes.
+ * backward's IndexedDB storage: its own database (`backward`, store `actions`) through idb-keyval's
+ * `createStore`. The database opens on first use, never at import. A write resolves when its
+ * transaction completes; a read when its request succeeds.
  * @example
  * createBackward({ storage: idbStorage() })
  */
 export function idbStorage(): BackwardStorage {
   const store = createStore('backward', 'actions')
+  // idb-keyval's get/set/del/clear/values, in one helper: same transactions, fewer bytes (its
+  // values() also carries a cursor fallback for browsers without getAll).
+  const run = (mode: IDBTransactionMode, op: (s: IDBObjectStore) => IDBRequest) =>
+    store(
+      mode,
+      (s) =>
+        new Promise<unknown>((resolve, reject) => {
+          const request = op(s)
+          const tx = s.transaction
+          // A write is done when its transaction commits: a full disk shows up only then (abort).
+          if (mode == 'readwrite') {
+            tx.oncomplete = resolve
+            tx.onabort = () => reject(tx.error)
+          } else {
+            request.onsuccess = () => resolve(request.result)
+            request.onerror = () => reject(request.error)
+          }
+        }),
+    )
   return {
-    get: (key) => get(key, store),
-    set: (key, value) => set(key, value, store),
-    del: (key) => del(key, store),
-    values: () => values(store),
-    clear: () => clear(store),
+    get: (key) => run('readonly', (s) => s.get(key)),
+    set: (key, value) => run('readwrite', (s) => s.put(value, key)) as Promise<never>,
+    del: (key) => run('readwrite', (s) => s.delete(key)) as Promise<never>,
+    values: () => run('readonly', (s) => s.getAll()) as Promise<unknown[]>,
+    clear: () => run('readwrite', (s) => s.clear()) as Promise<never>,
   }
 }
 

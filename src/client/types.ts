@@ -21,8 +21,6 @@ export interface BackwardAction {
   version: 1
   /** `crypto.randomUUID()`; also the `Idempotency-Key` of every replay. */
   id: string
-  /** Order among actions made in the same millisecond. */
-  seq: number
   method: string
   /** Absolute URL. */
   url: string
@@ -32,7 +30,7 @@ export interface BackwardAction {
   body: ArrayBuffer | StoredFormEntry[] | null
   credentials: RequestCredentials
   mode: RequestMode
-  /** Epoch milliseconds. */
+  /** Epoch milliseconds, unique per instance (bumped by 1 ms on a tie): the queue's order. */
   createdAt: number
   /** Epoch milliseconds; after this the action is dropped with an `expired` event. */
   expiresAt: number
@@ -111,16 +109,11 @@ export interface CreateBackwardOptions {
    */
   isLoginRequired?: (response: Response) => boolean | Promise<boolean>
   /**
-   * Which requests may be saved. Cross-origin requests are never saved, whatever this says,
-   * unless their origin is in `allowedOrigins`.
+   * Which requests may be saved. Cross-origin requests are never saved, whatever this says: their
+   * replay would carry the user's cookies to another site.
    * @default unsafe methods (anything but GET, HEAD, OPTIONS, TRACE)
    */
   shouldQueue?: (request: Request) => boolean
-  /**
-   * Other origins whose requests may be saved and replayed (with the user's cookies).
-   * @default [] (same origin only)
-   */
-  allowedOrigins?: string[]
   /**
    * Request headers kept besides `Accept`, `Accept-Language`, `Content-Language` and `Content-Type`.
    * `Authorization`, `Cookie`, `Proxy-Authorization`, `Idempotency-Key` and any CSRF/XSRF header
@@ -180,8 +173,12 @@ export interface Backward {
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>
   /** Sends a form like the browser would (action, method, enctype, submitter) through `fetch`. */
   submit(form: HTMLFormElement, submitter?: HTMLElement | null): Promise<Response>
-  /** Sends every `form[data-backward]` under `root` through `submit`. Returns an unsubscribe. */
-  interceptForms(root?: Node): () => void
+  /**
+   * Sends every `form[data-backward]` under `root` through `submit`. Returns an unsubscribe, whose
+   * `ready` settles once interception is on (the forms code loads on first use; until then forms
+   * submit natively).
+   */
+  interceptForms(root?: Node): (() => void) & { ready: Promise<void> }
   /** Sends the saved actions, oldest first. Joins a replay already running in this tab. */
   replay(): Promise<void>
   /** The saved actions, oldest first. */
