@@ -1,0 +1,301 @@
+import { describe, expect, it } from 'vitest'
+import { isBackwardError } from '../../src/client/index.ts'
+import type { BackwardStorage, StoredFile } from '../../src/client/index.ts'
+import { ORIGIN, USER_A, api, bytesOf, names, page, textOf, useApi } from './helpers.ts'
+
+useApi()
+
+describe('capture', () => {
+  it('passes a 2xx through untouched and saves nothing', async () => {
+    api.loggedIn = true
+    const { bw, events, location } = await page()
+    const res = await bw.fetch('/api/follow/42', { method: 'POST', body: '{}' })
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ ok: true, url: `${ORIGIN}/api/follow/42` })
+    expect(await bw.pending()).toEqual([])
+    expect(events).toEqual([])
+    expect(location.assign).not.toHaveBeenCalled()
+  })
+
+  it('saves a POST that got the login-required problem, with every record field', async () => {
+    const { bw, events } = await page({ now: () => 1_000_000, randomId: () => 'id-1', ttl: 60 })
+    const res = await bw.fetch('/api/follow/42?x=1', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ follow: true }),
+    })
+    expect(res.status).toBe(401)
+    const [action] = await bw.pending()
+    expect(action).toMatchObject({
+      version: 1,
+      id: 'id-1',
+      method: 'POST',
+      url: `${ORIGIN}/api/follow/42?x=1`,
+      credentials: 'same-origin',
+      createdAt: 1_000_000,
+      expiresAt: 1_060_000,
+      returnTo: '/people?page=2#top',
+      user: null,
+      attempts: 0,
+    })
+    expect(new Map(action!.headers)).toEqual(new Map([['accept', 'application/json'], ['content-type', 'application/json']]))
+    expect(action!.body).toBeInstanceOf(ArrayBuffer)
+    expect(JSON.parse(textOf(action!.body as ArrayBuffer))).toEqual({ follow: true })
+    expect(names(events)).toEqual(['queued', 'login-required'])
+  })
+
+  it('uses crypto.randomUUID for ids by default', async () => {
+    const { bw } = await page()
+    await bw.fetch('/api/a', { method: 'DELETE' })
+    expect((await bw.pending())[0]!.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+  })
+
+  it('does not save safe methods (GET) by default, and hands nothing off', async () => {
+    const { bw, location, events } = await page()
+    const res = await bw.fetch('/api/people')
+    expect(res.status).toBe(401)
+    expect(await bw.pending()).toEqual([])
+    expect(events).toEqual([])
+    expect(location.assign).not.toHaveBeenCalled()
+  })
+
+  it('lets shouldQueue choose', async () => {
+    const { bw } = await page({ shouldQueue: (r) => r.url.endsWith('/keep') })
+    await bw.fetch('/api/drop', { method: 'POST' })
+    await bw.fetch('/api/keep', { method: 'GET' })
+    expect((await bw.pending()).map((a) => a.url)).toEqual([`${ORIGIN}/api/keep`])
+  })
+
+  it('ignores a 401 that is not backward\'s problem unless isLoginRequired says so', async () => {
+    const plain = await page({ fetch: async () => new Response('no', { status: 401 }) })
+    expect((await plain.bw.fetch('/api/x', { method: 'POST' })).status).toBe(401)
+    expect(await plain.bw.pending()).toEqual([])
+
+    const custom = await page({
+      fetch: async () => new Response('<html>login</html>', { status: 403 }),
+      isLoginRequired: (res) => res.status == 403,
+      loginUrl: '/signin',
+    })
+    await custom.bw.fetch('/api/x', { method: 'POST' })
+    expect(await custom.bw.pending()).toHaveLength(1)
+    expect(custom.location.assign).toHaveBeenCalledWith('/signin?next=%2Fpeople%3Fpage%3D2%23top')
+  })
+
+  it('saves actions in the order they were made, even when answers come back reversed', async () => {
+    api.delays = [40, 30, 20, 10, 0]
+    const { bw } = await page({ now: () => 5 })
+    await Promise.all([1, 2, 3, 4, 5].map((n) => bw.fetch(`/api/item/${n}`, { method: 'POST', body: String(n) })))
+    const queue = await bw.pending()
+    expect(queue.map((a) => a.url.split('/').pop())).toEqual(['1', '2', '3', '4', '5'])
+    // Same millisecond: createdAt is bumped to stay unique, so the order survives storage.
+    expect(new Set(queue.map((a) => a.createdAt)).size).toBe(5)
+  })
+
+  it('remembers the user known at capture time', async () => {
+    const { bw, storage } = await page()
+    await storage.set('user', USER_A)
+    await bw.fetch('/api/x', { method: 'POST' })
+    expect((await bw.pending())[0]!.user).toBe(USER_A)
+  })
+})
+
+describe('body kinds', () => {
+  const cases: [string, () => BodyInit, string | null, string][] = [
+    ['JSON text', () => JSON.stringify({ a: 1, é: 'ü' }), 'text/plain;charset=UTF-8', '{"a":1,"é":"ü"}'],
+    ['URLSearchParams', () => new URLSearchParams({ q: 'a b', n: '1' }), 'application/x-www-form-urlencoded;charset=UTF-8', 'q=a+b&n=1'],
+    ['Blob', () => new Blob(['blob body'], { type: 'text/x-custom' }), 'text/x-custom', 'blob body'],
+    ['ArrayBuffer', () => bytesOf('raw bytes').buffer as ArrayBuffer, null, 'raw bytes'],
+    ['Uint8Array', () => bytesOf('typed'), null, 'typed'],
+  ]
+  for (const [kind, body, type, text] of cases) {
+    it(`stores ${kind} as an ArrayBuffer with its content type, and replays the same bytes`, async () => {
+      const { bw } = await page()
+      await bw.fetch('/api/echo', { method: 'PUT', body: body() })
+      const [action] = await bw.pending()
+      expect(action!.body).toBeInstanceOf(ArrayBuffer)
+      expect(textOf(action!.body as ArrayBuffer)).toBe(text)
+      expect(new Map(action!.headers).get('content-type') ?? null).toBe(type)
+
+      api.loggedIn = true
+      await bw.replay()
+      const replayed = api.received.at(-1)!
+      expect(replayed.method).toBe('PUT')
+      expect(textOf(replayed.bytes)).toBe(text)
+      expect(replayed.headers.get('content-type')).toBe(type)
+      expect(await bw.pending()).toEqual([])
+    })
+  }
+
+  it('stores FormData with two files as entries (bytes, name, type) and replays them', async () => {
+    const { bw } = await page()
+    const data = new FormData()
+    data.append('title', 'holiday')
+    data.append('photo', new File([new Uint8Array([0, 1, 2, 255])], 'a.png', { type: 'image/png', lastModified: 7 }))
+    data.append('photo', new File(['second'], 'b.txt', { type: 'text/plain' }))
+    await bw.fetch('/api/upload', { method: 'POST', body: data })
+
+    const [action] = await bw.pending()
+    expect(Array.isArray(action!.body)).toBe(true)
+    const entries = action!.body as [string, string | StoredFile][]
+    expect(entries.map(([name]) => name)).toEqual(['title', 'photo', 'photo'])
+    expect(entries[0]![1]).toBe('holiday')
+    const first = entries[1]![1] as StoredFile
+    expect(first).toMatchObject({ name: 'a.png', type: 'image/png', lastModified: 7 })
+    expect(first.bytes).toBeInstanceOf(ArrayBuffer)
+    expect([...new Uint8Array(first.bytes)]).toEqual([0, 1, 2, 255])
+    // The multipart boundary belongs to one encoding: Content-Type is rewritten on replay.
+    expect(action!.headers.find(([name]) => name == 'content-type')).toBeUndefined()
+
+    api.loggedIn = true
+    await bw.replay()
+    const form = await api.received.at(-1)!.request.formData()
+    expect(form.get('title')).toBe('holiday')
+    const [a, b] = form.getAll('photo') as File[]
+    expect([a!.name, a!.type, [...new Uint8Array(await a!.arrayBuffer())]]).toEqual(['a.png', 'image/png', [0, 1, 2, 255]])
+    expect([b!.name, b!.type, await b!.text()]).toEqual(['b.txt', 'text/plain', 'second'])
+  })
+
+  it('keeps a Request input replayable (its body is read once, by fetch)', async () => {
+    const { bw } = await page()
+    await bw.fetch(new Request(`${ORIGIN}/api/req`, { method: 'PATCH', body: 'patch body', headers: { 'content-type': 'text/plain' } }))
+    const [action] = await bw.pending()
+    expect([action!.method, textOf(action!.body as ArrayBuffer)]).toEqual(['PATCH', 'patch body'])
+  })
+
+  it('stores a bodyless unsafe request with a null body', async () => {
+    const { bw } = await page()
+    await bw.fetch('/api/x', { method: 'DELETE' })
+    expect((await bw.pending())[0]!.body).toBeNull()
+  })
+})
+
+describe('headers', () => {
+  it('keeps only the allow-list, plus the headers option', async () => {
+    const { bw } = await page({ headers: ['X-Requested-With'] })
+    await bw.fetch('/api/x', {
+      method: 'POST',
+      headers: {
+        Accept: 'application/json',
+        'Accept-Language': 'fr',
+        'Content-Language': 'fr',
+        'Content-Type': 'application/json',
+        'X-Requested-With': 'fetch',
+        'X-Trace': 'abc',
+      },
+      body: '{}',
+    })
+    expect((await bw.pending())[0]!.headers.map(([name]) => name).sort()).toEqual([
+      'accept',
+      'accept-language',
+      'content-language',
+      'content-type',
+      'x-requested-with',
+    ])
+  })
+})
+
+describe('size refusal', () => {
+  it('refuses a body over maxBodyBytes: error event, rejected promise, nothing saved, no hand-off', async () => {
+    const { bw, events, location } = await page({ maxBodyBytes: 10 })
+    const err = await bw.fetch('/api/x', { method: 'POST', body: '12345678901' }).catch((e: unknown) => e)
+    expect(isBackwardError(err, 'BODY_TOO_LARGE')).toBe(true)
+    expect(names(events)).toEqual(['error'])
+    expect(await bw.pending()).toEqual([])
+    expect(location.assign).not.toHaveBeenCalled()
+  })
+
+  it('accepts a body of exactly maxBodyBytes', async () => {
+    const { bw } = await page({ maxBodyBytes: 10 })
+    await bw.fetch('/api/x', { method: 'POST', body: '1234567890' })
+    expect(await bw.pending()).toHaveLength(1)
+  })
+
+  it('counts FormData names, strings (as UTF-8) and files, and saves none of it when over', async () => {
+    const { bw, events } = await page({ maxBodyBytes: 100 })
+    const data = new FormData()
+    data.append('note', 'é'.repeat(30)) // 60 bytes in UTF-8
+    data.append('f', new File(['x'.repeat(40)], 'f.txt'))
+    const err = await bw.fetch('/api/x', { method: 'POST', body: data }).catch((e: unknown) => e)
+    expect(isBackwardError(err, 'BODY_TOO_LARGE')).toBe(true)
+    expect(names(events)).toEqual(['error'])
+    expect(await bw.pending()).toEqual([])
+  })
+
+  it('maxBodyBytes 0 saves bodyless requests only', async () => {
+    const { bw } = await page({ maxBodyBytes: 0 })
+    await bw.fetch('/api/x', { method: 'DELETE' })
+    await bw.fetch('/api/x', { method: 'POST', body: 'x' }).catch(() => {})
+    expect(await bw.pending()).toHaveLength(1)
+  })
+})
+
+describe('storage failures', () => {
+  const quotaStorage = (): BackwardStorage => {
+    const map = new Map<string, unknown>()
+    return {
+      get: async (key) => map.get(key),
+      set: async () => {
+        throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
+      },
+      del: async (key) => void map.delete(key),
+      values: async () => [...map.values()],
+      clear: async () => map.clear(),
+    }
+  }
+
+  it('reports a full disk: error event with the action, rejected promise, no hand-off', async () => {
+    const { bw, events, location } = await page({ storage: quotaStorage() })
+    const err = await bw.fetch('/api/x', { method: 'POST', body: 'x' }).catch((e: unknown) => e)
+    expect(isBackwardError(err, 'QUOTA_EXCEEDED')).toBe(true)
+    expect((err as Error).cause).toBeInstanceOf(DOMException)
+    expect(events).toHaveLength(1)
+    const [name, event] = events[0]!
+    expect(name).toBe('error')
+    expect(isBackwardError((event as { error: unknown }).error, 'QUOTA_EXCEEDED')).toBe(true)
+    expect((event as { action?: { url: string } }).action?.url).toBe(`${ORIGIN}/api/x`)
+    expect(location.assign).not.toHaveBeenCalled()
+  })
+
+  it('moves to memory, once, when the storage is broken (not full)', async () => {
+    const broken: BackwardStorage = {
+      get: async () => {
+        throw new DOMException('A mutation operation was attempted on a database that did not allow mutations.', 'InvalidStateError')
+      },
+      set: async () => {
+        throw new DOMException('x', 'InvalidStateError')
+      },
+      del: async () => {},
+      values: async () => [],
+      clear: async () => {},
+    }
+    const { bw, events } = await page({ storage: broken })
+    await bw.fetch('/api/a', { method: 'POST' })
+    await bw.fetch('/api/b', { method: 'POST' })
+    expect((await bw.pending()).map((a) => a.url)).toEqual([`${ORIGIN}/api/a`, `${ORIGIN}/api/b`])
+    const errors = events.filter(([name]) => name == 'error')
+    expect(errors).toHaveLength(1)
+    expect(isBackwardError((errors[0]![1] as { error: unknown }).error, 'STORAGE_UNAVAILABLE')).toBe(true)
+  })
+})
+
+describe('options', () => {
+  it.each([
+    ['ttl 0', { ttl: 0 }],
+    ['ttl NaN', { ttl: Number.NaN }],
+    ['ttl Infinity', { ttl: Number.POSITIVE_INFINITY }],
+    ['maxAttempts 0', { maxAttempts: 0 }],
+    ['maxBodyBytes -1', { maxBodyBytes: -1 }],
+    ['maxBodyBytes Infinity', { maxBodyBytes: Number.POSITIVE_INFINITY }],
+    ['isLoginRequired without loginUrl', { isLoginRequired: () => true }],
+  ])('throws CONFIG at start-up for %s', async (_, options) => {
+    const err = await page(options).catch((e: unknown) => e)
+    expect(isBackwardError(err, 'CONFIG')).toBe(true)
+    expect((err as Error).message).toMatch(/^\[backward\] /)
+  })
+
+  it('never mutates the caller\'s options', async () => {
+    const options = Object.freeze({ ttl: 5, headers: Object.freeze(['X-A']) as string[] })
+    await page(options)
+    expect(options).toEqual({ ttl: 5, headers: ['X-A'] })
+  })
+})

@@ -1,0 +1,147 @@
+// Shared fixtures for the client unit tests: a fake page (location, cookie jar), an msw API that
+// walls off logged-out requests with backward's 401 problem, and an event recorder.
+import 'fake-indexeddb/auto'
+import { HttpResponse, delay, http } from 'msw'
+import { setupServer } from 'msw/node'
+import { afterAll, afterEach, beforeAll, vi } from 'vitest'
+import { createBackward, idbStorage } from '../../src/client/index.ts'
+import type { Backward, BackwardEvents, CreateBackwardOptions } from '../../src/client/index.ts'
+import { LOGIN_REQUIRED_TYPE, PROBLEM_CONTENT_TYPE, loginChallenge } from '../../src/shared/protocol.ts'
+
+export const ORIGIN = 'https://app.test'
+export const USER_A = 'AAAAAAAAAAAAAAAAAAAAAA'
+export const USER_B = 'BBBBBBBBBBBBBBBBBBBBBB'
+
+/** backward's login-required answer, as `loginRequired()` on the server sends it. */
+export function loginRequiredResponse(loginUrl = '/login?next=%2Fpeople'): Response {
+  return new Response(JSON.stringify({ type: LOGIN_REQUIRED_TYPE, title: 'Login required', status: 401, loginUrl }), {
+    status: 401,
+    headers: { 'Content-Type': PROBLEM_CONTENT_TYPE, 'WWW-Authenticate': loginChallenge(loginUrl) },
+  })
+}
+
+/** What the fake API saw. */
+export interface Received {
+  method: string
+  url: string
+  headers: Headers
+  bytes: Uint8Array
+  request: Request
+}
+
+/** The fake API: `/api/*` answers 401 (backward's problem) until `loggedIn`, then `status`. */
+export const api = {
+  loggedIn: false,
+  status: 200,
+  loginUrl: '/login?next=%2Fpeople',
+  /** Per-call delay in ms (to make answers arrive out of order). */
+  delays: [] as number[],
+  received: [] as Received[],
+  reset() {
+    this.loggedIn = false
+    this.status = 200
+    this.loginUrl = '/login?next=%2Fpeople'
+    this.delays = []
+    this.received = []
+  },
+}
+
+export const server = setupServer(
+  http.all(`${ORIGIN}/api/*`, async ({ request }) => {
+    const copy = request.clone()
+    const bytes = new Uint8Array(await request.arrayBuffer())
+    const wait = api.delays[api.received.length]
+    api.received.push({ method: request.method, url: request.url, headers: request.headers, bytes, request: copy })
+    if (wait) await delay(wait)
+    if (!api.loggedIn) return loginRequiredResponse(api.loginUrl)
+    return HttpResponse.json({ ok: true, url: request.url }, { status: api.status })
+  }),
+  http.all('https://evil.test/*', () => loginRequiredResponse()),
+)
+
+/** Installs msw for the file and resets the API between tests. */
+export function useApi(): void {
+  beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
+  afterEach(() => {
+    api.reset()
+    server.resetHandlers()
+  })
+  afterAll(() => server.close())
+}
+
+/** A cookie jar that behaves like `document.cookie` for names, values and `Max-Age=0`. */
+export function cookieJar(initial: Record<string, string> = {}) {
+  const cookies = new Map(Object.entries(initial))
+  const writes: string[] = []
+  return {
+    writes,
+    get cookie() {
+      return [...cookies].map(([name, value]) => `${name}=${value}`).join('; ')
+    },
+    set cookie(line: string) {
+      writes.push(line)
+      const [pair = '', ...attributes] = line.split(';').map((part) => part.trim())
+      const name = pair.slice(0, pair.indexOf('='))
+      if (attributes.some((a) => /^max-age=0$/i.test(a))) cookies.delete(name)
+      else cookies.set(name, pair.slice(pair.indexOf('=') + 1))
+    },
+  }
+}
+
+/** A page location at `href` whose `assign` is a spy. */
+export function fakeLocation(href = `${ORIGIN}/people?page=2#top`) {
+  return Object.assign(new URL(href), { assign: vi.fn<(url: string) => void>() })
+}
+
+export type Recorded = { [K in keyof BackwardEvents]: [K, BackwardEvents[K]] }[keyof BackwardEvents]
+
+/** Every event of `bw`, in order. */
+export function record(bw: Backward): Recorded[] {
+  const log: Recorded[] = []
+  for (const name of ['queued', 'login-required', 'replayed', 'failed', 'expired', 'error'] as const)
+    bw.on(name, (event) => log.push([name, event] as Recorded))
+  return log
+}
+
+export const names = (log: Recorded[]) => log.map(([name]) => name)
+
+/**
+ * A backward instance on a fresh page, with IndexedDB storage (fake-indexeddb) emptied first.
+ * `options` override the defaults.
+ */
+export async function page(options: CreateBackwardOptions = {}, cookies: Record<string, string> = {}) {
+  const location = options.location ?? fakeLocation()
+  const jar = cookieJar(cookies)
+  const storage = options.storage ?? idbStorage()
+  if (!options.storage) await storage.clear()
+  const bw = createBackward({ location, document: jar, storage, ...options })
+  const events = record(bw)
+  return { bw, location, jar, storage, events }
+}
+
+/** A Web Locks stand-in: one holder per name at a time, like `navigator.locks` across tabs. */
+export function fakeLocks() {
+  const tails = new Map<string, Promise<unknown>>()
+  let held = 0
+  let most = 0
+  return {
+    get most() {
+      return most
+    },
+    request<T>(name: string, callback: () => Promise<T>): Promise<T> {
+      const run = (tails.get(name) ?? Promise.resolve()).then(async () => {
+        most = Math.max(most, ++held)
+        try {
+          return await callback()
+        } finally {
+          held--
+        }
+      })
+      tails.set(name, run.catch(() => {}))
+      return run
+    },
+  }
+}
+
+export const bytesOf = (text: string) => new TextEncoder().encode(text)
+export const textOf = (buffer: ArrayBuffer | Uint8Array) => new TextDecoder().decode(buffer)
