@@ -4,7 +4,7 @@ import { IDEMPOTENCY_HEADER } from '../shared/protocol.ts'
 import { getUserId } from './auth.ts'
 import { fromBase64Url, toBase64Url } from './base64url.ts'
 import { hashKey } from './ids.ts'
-import { problem, storeUnavailable } from './problem.ts'
+import { logStoreError, problem, storeUnavailable } from './problem.ts'
 import type { SessionStore } from './store.ts'
 
 /** Options for {@link idempotency}. */
@@ -49,7 +49,7 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
   const ttlMs = (options.ttl ?? 86_400) * 1000
   const lockMs = (options.lockTtl ?? 60) * 1000
   const maxBodyBytes = options.maxBodyBytes ?? 1_048_576
-  const onStoreError = options.onStoreError ?? ((error: unknown) => console.error('[backward] idempotency store error:', error))
+  const onStoreError = options.onStoreError ?? logStoreError('idempotency()')
   for (const [name, value] of [['ttl', ttlMs], ['lockTtl', lockMs], ['maxBodyBytes', maxBodyBytes]] as const) {
     if (!Number.isFinite(value) || value <= 0) throw new BackwardError('CONFIG', `[backward] idempotency(): ${name} must be a positive number.`)
   }

@@ -15,3 +15,16 @@ export function storeUnavailable(c: Context, error: unknown, onError: (error: un
   c.res = problem(503, STORE_UNAVAILABLE_TYPE, 'Session store unavailable', { detail: 'The session store did not answer. Try again shortly.' }, { 'Retry-After': '1' })
   return c.res
 }
+
+/**
+ * The default store-error log: the error's name and code only. A driver error's message or detail can
+ * carry session data or a connection string, so neither is printed.
+ */
+export function logStoreError(where: string): (error: unknown) => void {
+  return (error) => {
+    const cause = (error as { cause?: unknown })?.cause ?? error
+    const name = (cause as { name?: unknown })?.name
+    const code = (cause as { code?: unknown })?.code
+    console.error(`[backward] ${where}: the store failed (${typeof name === 'string' ? name : 'Error'}${typeof code === 'string' || typeof code === 'number' ? ` ${code}` : ''}). Requests get 503 until it recovers.`)
+  }
+}

@@ -2,7 +2,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import { getCookie, generateCookie } from 'hono/cookie'
 import { BackwardError, isBackwardError } from '../shared/errors.ts'
 import { hashKey, isSessionId } from './ids.ts'
-import { problem, storeUnavailable } from './problem.ts'
+import { logStoreError, problem, storeUnavailable } from './problem.ts'
 import { createSessionHandle, type Session, type SessionHandle, type SessionPolicy } from './session-core.ts'
 import type { SessionData, SessionStore } from './store.ts'
 import { isCookieStore, type CookieSessionStore } from './stores/cookie.ts'
@@ -150,7 +150,7 @@ function settle(options: SessionOptions): SessionConfig {
     cookie,
     policy: { maxAge, expireAtBrowserClose: options.expireAtBrowserClose ?? false, now: options.now ?? Date.now, guardReserved: true },
     saveEveryRequest: options.saveEveryRequest ?? false,
-    onStoreError: options.onStoreError ?? ((error) => console.error('[backward] session store error:', error)),
+    onStoreError: options.onStoreError ?? logStoreError('session()'),
   }
 }
 

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Hono } from 'hono'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { session } from '../../src/server/session.ts'
 import { memoryStore } from '../../src/server/stores/memory.ts'
 import { fileStore } from '../../src/server/stores/file.ts'
@@ -107,6 +107,20 @@ describe('session() middleware', () => {
     const ok = await app.request('/', { headers: { Cookie: jar.header() } })
     expect(ok.status).toBe(200)
     expect(await ok.json()).toBe(2)
+  })
+
+  it('the default store-error log names the error, never its message (which may hold data or a URL)', async () => {
+    const spy = vi.spyOn(console, 'error').mockImplementation(() => {})
+    const failing = Object.assign(new Error('connect postgres://admin:hunter2@db/sessions failed'), { code: 'ECONNREFUSED' })
+    const store: SessionStore = { load: () => Promise.reject(failing), create: () => Promise.reject(failing), update: () => Promise.reject(failing), delete: () => Promise.reject(failing) }
+    const app = new Hono()
+    app.use(session({ store }))
+    app.get('/', (c) => (c.var.session.set('a', 1), c.text('ok')))
+    expect((await app.request('/')).status).toBe(503)
+    const logged = spy.mock.calls.flat().map(String).join(' ')
+    spy.mockRestore()
+    expect(logged).toContain('ECONNREFUSED')
+    expect(logged).not.toContain('hunter2')
   })
 
   it('a handler that proxies an immutable fetch() Response still gets its cookie', async () => {
