@@ -124,7 +124,7 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
         mode: copy.mode,
         createdAt,
         expiresAt: createdAt + ttl * 1000,
-        returnTo: location.pathname + location.search + location.hash,
+        returnTo: location.href,
         user: await remembered(),
         attempts: 0,
       }
@@ -147,10 +147,8 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
       const { loginTarget, goToLogin } = await import('./hand-off.ts')
       info.loginUrl = loginTarget(info.loginUrl, location)
       emit('login-required', info)
-      if (!options.onLoginRequired) {
-        if (!goToLogin(info.loginUrl, location))
-          emit('error', { error: new BackwardError('UNSAFE_REDIRECT', 'login URL off site; fix loginUrl'), action: info.action })
-      } else if ((await Promise.resolve(info).then(options.onLoginRequired).catch(noop)) === true) await replay()
+      if (!options.onLoginRequired) goToLogin(info, location, emit)
+      else if ((await Promise.resolve(info).then(options.onLoginRequired).catch(noop)) === true) await replay()
     })()
       // The action is saved whatever happens here (even a hand-off module that fails to load).
       .catch(noop)
@@ -186,19 +184,23 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     },
   }
 
-  async function run(): Promise<void> {
+  async function run(onLoad?: boolean): Promise<void> {
     const started = epoch
     // Loaded when a replay is due (once per login): other page loads skip these bytes. Loaded before
     // the signal is taken, so that a failed load leaves the signal for the next page.
     const { replayQueue } = await import('./replay.ts')
     const signal = takeSignal()
+    // A page load sends nothing unless a login just happened (a valid signal).
+    if (onLoad && !signal) return
     if (signal) await store((s) => s.set(USER_KEY, signal))
     await replayQueue(context, signal ?? (await remembered()), () => started != epoch)
   }
 
-  function replay(): Promise<void> {
+  function replay(onLoad?: boolean): Promise<void> {
     // One replay per tab (running), one tab at a time (Web Locks).
-    return (running ??= (locks ? locks.request('backward-replay', run) : run()).finally(() => (running = undefined)))
+    return (running ??= (locks ? locks.request('backward-replay', () => run(onLoad)) : run(onLoad)).finally(
+      () => (running = undefined),
+    ))
   }
 
   // Forms are opt-in, so their code loads when a page first uses them. Until then (or if it cannot
@@ -210,7 +212,7 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     return forms().then((m) => bwFetch(...m.formRequest(form, submitter, data)))
   }
 
-  if (jar?.cookie.includes(LOGIN_SIGNAL_COOKIE + '=')) replay().catch(noop)
+  if (jar?.cookie.includes(LOGIN_SIGNAL_COOKIE + '=')) replay(true).catch(noop)
 
   return {
     fetch: bwFetch,
@@ -229,9 +231,8 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
       await store((s) => s.clear())
     },
     on(name, listener) {
-      const wrapped = (event: Event) => listener(event as never)
-      events.addEventListener(name, wrapped)
-      return () => events.removeEventListener(name, wrapped)
+      events.addEventListener(name, listener as never)
+      return () => events.removeEventListener(name, listener as never)
     },
   }
 }

@@ -1,6 +1,7 @@
+import { BackwardError } from '../shared/errors.ts'
 import { DEFAULT_REDIRECT_FIELD } from '../shared/protocol.ts'
 import { isSafeRedirect } from '../shared/safe-redirect.ts'
-import type { CreateBackwardOptions } from './types.ts'
+import type { BackwardEvents, CreateBackwardOptions, LoginRequiredInfo } from './types.ts'
 
 // Loaded on the first login hand-off only: most page loads never meet a login wall, and the
 // open-redirect guard is as big as the rest of the SDK.
@@ -21,13 +22,16 @@ export function loginTarget(url: string, here: Here): string {
 }
 
 /**
- * Navigates to `url` when it passes `isSafeRedirect` for this page's host; returns whether it did.
- * The URL comes from a server's answer, so it is never followed off this site.
+ * Navigates to the login URL when it passes `isSafeRedirect` for this page's host, else emits an
+ * `error` (UNSAFE_REDIRECT). The URL comes from a server's answer: it is never followed off this site.
  * @example
- * if (!goToLogin(info.loginUrl, location)) showLoginLink()
+ * goToLogin(info, location, emit)
  */
-export function goToLogin(url: string, here: Here): boolean {
-  const safe = isSafeRedirect(url, { allowedHosts: here.host, requireHttps: here.protocol == 'https:' })
-  if (safe) here.assign(url)
-  return safe
+export function goToLogin(
+  info: LoginRequiredInfo,
+  here: Here,
+  emit: (name: 'error', event: BackwardEvents['error']) => void,
+): void {
+  if (isSafeRedirect(info.loginUrl, { allowedHosts: here.host, requireHttps: here.protocol == 'https:' })) here.assign(info.loginUrl)
+  else emit('error', { error: new BackwardError('UNSAFE_REDIRECT', 'login URL is off this site; fix loginUrl'), action: info.action })
 }

@@ -34,7 +34,7 @@ export interface BackwardAction {
   createdAt: number
   /** Epoch milliseconds; after this the action is dropped with an `expired` event. */
   expiresAt: number
-  /** The page (path, query and hash) the action was made on. */
+  /** The page (absolute URL) the action was made on. */
   returnTo: string
   /** Tag of the user known when the action was captured, or null when unknown. */
   user: string | null
@@ -179,8 +179,11 @@ export interface Backward {
    * submit natively).
    */
   interceptForms(root?: Node): (() => void) & { ready: Promise<void> }
-  /** Sends the saved actions, oldest first. Joins a replay already running in this tab. */
-  replay(): Promise<void>
+  /**
+   * Sends the saved actions, oldest first. Joins a replay already running in this tab. With
+   * `onLoad`, sends only when the login signal cookie is present (what page load does).
+   */
+  replay(onLoad?: boolean): Promise<void>
   /** The saved actions, oldest first. */
   pending(): Promise<BackwardAction[]>
   /** Forgets every saved action and the remembered user. Call it on logout. */

@@ -34,7 +34,7 @@ describe('capture', () => {
       credentials: 'same-origin',
       createdAt: 1_000_000,
       expiresAt: 1_060_000,
-      returnTo: '/people?page=2#top',
+      returnTo: `${ORIGIN}/people?page=2#top`,
       user: null,
       attempts: 0,
     })

@@ -1,0 +1,33 @@
+// No fake-indexeddb here: this file runs where IndexedDB does not exist (an old browser, a
+// private mode that removes it), so the SDK must fall back to memory and say so.
+import { describe, expect, it } from 'vitest'
+import { createBackward, isBackwardError } from '../../src/client/index.ts'
+import { cookieJar, fakeLocation, loginRequiredResponse, names, record } from './fakes.ts'
+
+describe('without IndexedDB', () => {
+  it('falls back to memory with one error event, and still saves and replays', async () => {
+    expect(globalThis.indexedDB).toBeUndefined()
+    let loggedIn = false
+    const sent: string[] = []
+    const bw = createBackward({
+      location: fakeLocation(),
+      document: cookieJar(),
+      onLoginRequired: () => {},
+      fetch: async (request) => {
+        sent.push(request.url)
+        return loggedIn ? new Response('ok') : loginRequiredResponse()
+      },
+    })
+    const events = record(bw)
+    await bw.fetch('/api/a', { method: 'POST', body: 'a' })
+    await bw.fetch('/api/b', { method: 'POST', body: 'b' })
+    expect((await bw.pending()).map((a) => a.url)).toEqual(['https://app.test/api/a', 'https://app.test/api/b'])
+    const errors = events.filter(([name]) => name == 'error')
+    expect(errors).toHaveLength(1)
+    expect(isBackwardError((errors[0]![1] as { error: unknown }).error, 'STORAGE_UNAVAILABLE')).toBe(true)
+    loggedIn = true
+    await bw.replay()
+    expect(await bw.pending()).toEqual([])
+    expect(names(events).filter((n) => n == 'replayed')).toHaveLength(2)
+  })
+})

@@ -1,0 +1,332 @@
+import { describe, expect, it, vi } from 'vitest'
+import { createBackward, idbStorage, memoryStorage } from '../../src/client/index.ts'
+import type { BackwardAction, CreateBackwardOptions } from '../../src/client/index.ts'
+import { IDEMPOTENCY_HEADER, LOGIN_SIGNAL_COOKIE } from '../../src/shared/protocol.ts'
+import { USER_A, USER_B, api, loginRequiredResponse, cookieJar, fakeLocation, fakeLocks, names, page, record, textOf, useApi } from './helpers.ts'
+
+useApi()
+
+/** A page that queues `urls` (as POSTs, logged out), then returns a fresh page sharing its storage. */
+async function queued(urls: string[], options: CreateBackwardOptions = {}, cookies?: Record<string, string>) {
+  const first = await page({ onLoginRequired: () => {}, ...options })
+  for (const url of urls) await first.bw.fetch(url, { method: 'POST', body: url })
+  expect(await first.bw.pending()).toHaveLength(urls.length)
+  // A login signal means the user just logged in.
+  if (cookies) api.loggedIn = true
+  const jar = cookieJar(cookies)
+  const next = createBackward({ location: fakeLocation(), document: jar, storage: first.storage, ...options })
+  return { ...first, next, jar, nextEvents: record(next) }
+}
+
+const signal = (tag = USER_A) => ({ [LOGIN_SIGNAL_COOKIE]: tag })
+const replayedUrls = () => api.received.filter((r) => r.headers.has(IDEMPOTENCY_HEADER)).map((r) => new URL(r.url).pathname)
+
+describe('replay', () => {
+  it('an anonymous page load sends nothing', async () => {
+    const { next } = await queued(['/api/a'])
+    api.loggedIn = true
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(replayedUrls()).toEqual([])
+    expect(await next.pending()).toHaveLength(1)
+  })
+
+  it('a login signal on load: deletes the cookie, remembers the user, replays oldest first', async () => {
+    const { next, jar, nextEvents, storage } = await queued(['/api/1', '/api/2', '/api/3'], {}, signal())
+    await vi.waitFor(async () => expect(await next.pending()).toEqual([]))
+    expect(jar.cookie).toBe('')
+    expect(jar.writes).toEqual([`${LOGIN_SIGNAL_COOKIE}=; Max-Age=0; Path=/`])
+    expect(await storage.get('user')).toBe(USER_A)
+    expect(replayedUrls()).toEqual(['/api/1', '/api/2', '/api/3'])
+    expect(names(nextEvents)).toEqual(['replayed', 'replayed', 'replayed'])
+  })
+
+  it('each replay carries Idempotency-Key: <action id> and the saved body', async () => {
+    const { bw, next } = await queued(['/api/a'])
+    const [action] = await bw.pending()
+    api.loggedIn = true
+    await next.replay()
+    const sent = api.received.at(-1)!
+    expect(sent.headers.get(IDEMPOTENCY_HEADER)).toBe(action!.id)
+    expect(textOf(sent.bytes)).toBe('/api/a')
+  })
+
+  it('an explicit replay() sends even without a signal', async () => {
+    const { next } = await queued(['/api/a'])
+    api.loggedIn = true
+    await next.replay()
+    expect(replayedUrls()).toEqual(['/api/a'])
+  })
+
+  it('emits replayed with the Response for 2xx and 4xx answers, and removes the action', async () => {
+    const { next, nextEvents } = await queued(['/api/a'])
+    api.loggedIn = true
+    api.status = 422
+    await next.replay()
+    const [[name, event]] = nextEvents as [[string, { response: Response; action: BackwardAction }]]
+    expect(name).toBe('replayed')
+    expect(event.response.status).toBe(422)
+    expect(event.action.url).toMatch(/\/api\/a$/)
+    expect(await next.pending()).toEqual([])
+  })
+
+  it('a 401 keeps everything queued and stops', async () => {
+    const { next, nextEvents } = await queued(['/api/a', '/api/b'])
+    await next.replay()
+    expect(replayedUrls()).toEqual(['/api/a'])
+    const queue = await next.pending()
+    expect(queue).toHaveLength(2)
+    expect(queue[0]!.attempts).toBe(0)
+    expect(nextEvents).toEqual([])
+  })
+
+  it('a network failure keeps the action (attempts + 1), stops, and retries later', async () => {
+    let fail = true
+    const retryDelay = vi.fn(() => 5)
+    const { next, nextEvents } = await queued(['/api/a', '/api/b'], {
+      retryDelay,
+      fetch: async (request) => {
+        if (fail && request.headers.has(IDEMPOTENCY_HEADER)) throw new TypeError('Failed to fetch')
+        return fetch(request)
+      },
+    })
+    api.loggedIn = true
+    await next.replay()
+    const queue = await next.pending()
+    expect(queue.map((a) => [a.url.split('/').pop(), a.attempts])).toEqual([['a', 1], ['b', 0]])
+    expect(retryDelay).toHaveBeenCalledWith(1)
+    expect(nextEvents).toEqual([])
+    fail = false
+    await vi.waitFor(async () => expect(await next.pending()).toEqual([]))
+    expect(replayedUrls()).toEqual(['/api/a', '/api/b'])
+    expect(names(nextEvents)).toEqual(['replayed', 'replayed'])
+  })
+
+  it('drops the action with failed/network at maxAttempts, then goes on', async () => {
+    const { next, nextEvents } = await queued(['/api/a', '/api/b'], {
+      maxAttempts: 2,
+      retryDelay: () => 1e9,
+      fetch: async (request) => {
+        if (request.url.endsWith('/a') && request.headers.has(IDEMPOTENCY_HEADER)) throw new TypeError('Failed to fetch')
+        return fetch(request)
+      },
+    })
+    api.loggedIn = true
+    await next.replay()
+    expect(nextEvents).toEqual([])
+    await next.replay()
+    expect(names(nextEvents)).toEqual(['failed', 'replayed'])
+    expect(nextEvents[0]![1]).toMatchObject({ reason: 'network' })
+    expect((nextEvents[0]![1] as { error: unknown }).error).toBeInstanceOf(TypeError)
+    expect(await next.pending()).toEqual([])
+  })
+
+  it.each([500, 503, 409, 429])('a %i keeps the action and retries; at maxAttempts it fails with the response', async (status) => {
+    const { next, nextEvents } = await queued(['/api/a'], { maxAttempts: 2, retryDelay: () => 1e9 })
+    api.loggedIn = true
+    api.status = status
+    await next.replay()
+    expect((await next.pending())[0]!.attempts).toBe(1)
+    expect(nextEvents).toEqual([])
+    await next.replay()
+    expect(names(nextEvents)).toEqual(['failed'])
+    const event = nextEvents[0]![1] as { reason: string; response: Response }
+    expect([event.reason, event.response.status]).toEqual(['server', status])
+    expect(await next.pending()).toEqual([])
+  })
+
+  it('a 503 then a 200: replayed once it works', async () => {
+    const { next, nextEvents } = await queued(['/api/a'], { retryDelay: () => 5 })
+    api.loggedIn = true
+    api.status = 503
+    await next.replay()
+    api.status = 200
+    await vi.waitFor(() => expect(names(nextEvents)).toEqual(['replayed']))
+  })
+
+  it('drops expired actions with an expired event, without sending them', async () => {
+    let now = 1_000_000
+    const { next, nextEvents } = await queued(['/api/old'], { ttl: 60, now: () => now })
+    now += 60_000
+    api.loggedIn = true
+    await next.replay()
+    expect(names(nextEvents)).toEqual(['expired'])
+    expect(replayedUrls()).toEqual([])
+    expect(await next.pending()).toEqual([])
+  })
+
+  it('beforeReplay can veto (failed/vetoed, not sent) or refresh headers', async () => {
+    const beforeReplay = vi.fn((action: BackwardAction) => (action.url.endsWith('/veto') ? false : { 'X-CSRF-Token': 'fresh' }))
+    const { next, nextEvents } = await queued(['/api/veto', '/api/keep'], { beforeReplay })
+    api.loggedIn = true
+    await next.replay()
+    expect(replayedUrls()).toEqual(['/api/keep'])
+    expect(api.received.at(-1)!.headers.get('x-csrf-token')).toBe('fresh')
+    expect(names(nextEvents)).toEqual(['failed', 'replayed'])
+    expect(nextEvents[0]![1]).toMatchObject({ reason: 'vetoed' })
+    expect(await next.pending()).toEqual([])
+  })
+
+  it('beforeReplay returning true or nothing sends the action as saved', async () => {
+    const { next } = await queued(['/api/a', '/api/b'], { beforeReplay: (a) => (a.url.endsWith('/a') ? true : undefined) })
+    api.loggedIn = true
+    await next.replay()
+    expect(replayedUrls()).toEqual(['/api/a', '/api/b'])
+  })
+
+  it('clear() empties the queue and forgets the user', async () => {
+    const { next, storage } = await queued(['/api/a'])
+    await storage.set('user', USER_A)
+    await next.clear()
+    expect(await next.pending()).toEqual([])
+    expect(await storage.get('user')).toBeUndefined()
+    api.loggedIn = true
+    await next.replay()
+    expect(replayedUrls()).toEqual([])
+  })
+
+  it('clear() during a replay stops it before the next action', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const { next } = await queued(['/api/a', '/api/b'], {
+      beforeReplay: async () => {
+        await gate
+      },
+    })
+    api.loggedIn = true
+    const running = next.replay()
+    await next.clear()
+    release()
+    await running
+    expect(replayedUrls().length).toBeLessThanOrEqual(1)
+    expect(await next.pending()).toEqual([])
+  })
+
+  it('skips records of another version', async () => {
+    const storage = memoryStorage()
+    await storage.set('x', { version: 2, id: 'x', createdAt: 0 })
+    const bw = createBackward({ storage, location: fakeLocation(), document: cookieJar() })
+    expect(await bw.pending()).toEqual([])
+  })
+})
+
+describe('security', () => {
+  it('never replays an action as a different user: failed/user-mismatch, not sent', async () => {
+    const first = await page({ onLoginRequired: () => {} })
+    await first.storage.set('user', USER_A)
+    await first.bw.fetch('/api/a-made-this', { method: 'POST' })
+    api.loggedIn = true
+    const next = createBackward({ location: fakeLocation(), document: cookieJar(signal(USER_B)), storage: first.storage })
+    const events = record(next)
+    await vi.waitFor(() => expect(names(events)).toEqual(['failed']))
+    expect(events[0]![1]).toMatchObject({ reason: 'user-mismatch' })
+    expect(replayedUrls()).toEqual([])
+    expect(await next.pending()).toEqual([])
+  })
+
+  it('replays to the same user, and an anonymous action to whoever logs in', async () => {
+    const first = await page({ onLoginRequired: () => {} })
+    await first.bw.fetch('/api/anonymous', { method: 'POST' })
+    await first.storage.set('user', USER_A)
+    await first.bw.fetch('/api/a-made-this', { method: 'POST' })
+    api.loggedIn = true
+    const next = createBackward({ location: fakeLocation(), document: cookieJar(signal(USER_A)), storage: first.storage })
+    await vi.waitFor(async () => expect(await next.pending()).toEqual([]))
+    expect(replayedUrls()).toEqual(['/api/anonymous', '/api/a-made-this'])
+  })
+
+  it('an action with a known user is not sent when the current user is unknown', async () => {
+    const { storage, bw } = await page({ onLoginRequired: () => {} })
+    await storage.set('user', USER_A)
+    await bw.fetch('/api/a', { method: 'POST' })
+    await storage.del('user')
+    api.loggedIn = true
+    await bw.replay()
+    expect(replayedUrls()).toEqual([])
+  })
+
+  it.each(['', 'short', 'A'.repeat(23), 'AAAAAAAAAAAAAAAAAAAA%3D', '"><script>'])(
+    'a malformed signal (%j) is deleted and triggers no replay',
+    async (value) => {
+      const { next, jar, storage } = await queued(['/api/a'], {}, { [LOGIN_SIGNAL_COOKIE]: value })
+      await vi.waitFor(() => expect(jar.cookie).toBe(''))
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(replayedUrls()).toEqual([])
+      expect(await next.pending()).toHaveLength(1)
+      expect(await storage.get('user')).toBeUndefined()
+    },
+  )
+
+  it('never stores credentials or CSRF tokens, whatever the allow-list says', async () => {
+    const secrets = {
+      Authorization: 'Bearer s3cret',
+      'Proxy-Authorization': 'Basic s3cret',
+      Cookie: 'sessionid=s3cret',
+      'X-CSRF-Token': 's3cret',
+      'X-CSRFToken': 's3cret',
+      'X-XSRF-Token': 's3cret',
+      'Idempotency-Key': 's3cret',
+    }
+    const { bw, storage } = await page({ headers: Object.keys(secrets) })
+    await bw.fetch('/api/x', { method: 'POST', headers: { ...secrets, 'Content-Type': 'text/plain' }, body: 'x' })
+    const [action] = await bw.pending()
+    expect(action!.headers).toEqual([['content-type', 'text/plain']])
+    const raw = JSON.stringify(await storage.values(), (_, v: unknown) => (v instanceof ArrayBuffer ? textOf(v) : v))
+    expect(raw).not.toContain('s3cret')
+  })
+
+  it('never saves a cross-origin request, even when shouldQueue says yes', async () => {
+    const { bw, location, events } = await page({ shouldQueue: () => true, fetch: async () => loginRequiredResponse() })
+    for (const url of ['https://evil.test/api/x', 'http://app.test/api/x', 'https://app.test:8443/api/x', 'https://sub.app.test/api/x'])
+      await bw.fetch(url, { method: 'POST' }).catch(() => {})
+    expect(await bw.pending()).toEqual([])
+    expect(events).toEqual([])
+    expect(location.assign).not.toHaveBeenCalled()
+  })
+
+  it('two replay() calls in one tab send each action once', async () => {
+    const { next } = await queued(['/api/a', '/api/b'])
+    api.loggedIn = true
+    await Promise.all([next.replay(), next.replay(), next.replay()])
+    expect(replayedUrls()).toEqual(['/api/a', '/api/b'])
+  })
+
+  it('two tabs (two instances on one database, Web Locks) send each action once', async () => {
+    const locks = fakeLocks()
+    const first = await page({ onLoginRequired: () => {}, locks })
+    for (const url of ['/api/a', '/api/b', '/api/c']) await first.bw.fetch(url, { method: 'POST' })
+    api.loggedIn = true
+    api.delays = [0, 0, 0, 10, 10, 10]
+    const tab = () => createBackward({ location: fakeLocation(), document: cookieJar(), storage: idbStorage(), locks })
+    await Promise.all([tab().replay(), tab().replay()])
+    expect(replayedUrls()).toEqual(['/api/a', '/api/b', '/api/c'])
+    expect(locks.most).toBe(1)
+  })
+
+  it('without Web Locks, a second tab re-checks each action before sending it', async () => {
+    const first = await page({ onLoginRequired: () => {} })
+    for (const url of ['/api/a', '/api/b']) await first.bw.fetch(url, { method: 'POST' })
+    api.loggedIn = true
+    const tab = () => createBackward({ location: fakeLocation(), document: cookieJar(), storage: idbStorage() })
+    const one = tab()
+    const two = tab()
+    await one.replay()
+    await two.replay()
+    expect(replayedUrls()).toEqual(['/api/a', '/api/b'])
+  })
+
+  it('a signal is single use: a second instance (a second tab) does not replay again', async () => {
+    api.loggedIn = true
+    const { storage, bw } = await page({ onLoginRequired: () => {} })
+    await bw.fetch('/api/a', { method: 'POST' }).catch(() => {})
+    // bw.fetch above was answered 200 (logged in): queue one the logged-out way instead.
+    api.loggedIn = false
+    await bw.fetch('/api/b', { method: 'POST' })
+    api.loggedIn = true
+    const jar = cookieJar(signal())
+    const one = createBackward({ location: fakeLocation(), document: jar, storage })
+    await vi.waitFor(async () => expect(await one.pending()).toEqual([]))
+    const two = createBackward({ location: fakeLocation(), document: jar, storage })
+    await two.replay()
+    expect(replayedUrls()).toEqual(['/api/b'])
+  })
+})
