@@ -1,0 +1,117 @@
+// A real Hono server for the browser tests, built from backward/server: sessions in memory, a login
+// wall on /api/*, idempotent replays, backward's login redirect route, and a test page whose script
+// (tests/browser/page.ts) is bundled on the fly by esbuild. Run: `npx tsx tests/browser/server.ts`
+// (PORT=0 picks a free port; the first line printed is `listening on <url>`).
+import { serve } from '@hono/node-server'
+import { build } from 'esbuild'
+import { Hono } from 'hono'
+import { createHash } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { backwardRoutes, getUserId, idempotency, login, loginRequired, logout, memoryStore, session } from '../../src/server/index.ts'
+import { IDEMPOTENCY_HEADER } from '../../src/shared/protocol.ts'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+
+// The page script and its on-demand chunks (hand-off, replay, forms), as an app's bundler splits them.
+const bundle = await build({
+  entryPoints: { page: 'tests/browser/page.ts' },
+  absWorkingDir: root,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  outdir: 'assets',
+  write: false,
+  logLevel: 'warning',
+})
+const assets = new Map(bundle.outputFiles.map((file) => [file.path.split('/').pop()!, file.text]))
+
+const sha256 = (bytes: ArrayBuffer) => createHash('sha256').update(new Uint8Array(bytes)).digest('hex')
+
+/** What the tests assert on: every request that carried an Idempotency-Key, and every handler run. */
+const state = {
+  arrivals: [] as { key: string; path: string }[],
+  runs: [] as Record<string, unknown>[],
+}
+
+const app = new Hono()
+app.use(session({ store: memoryStore() }))
+
+app.get('/assets/:file', (c) => {
+  const text = assets.get(c.req.param('file'))
+  return text === undefined ? c.notFound() : c.body(text, 200, { 'Content-Type': 'text/javascript; charset=utf-8' })
+})
+
+const PAGE = `<!doctype html>
+<html lang="en"><meta charset="utf-8"><title>backward test page</title>
+<h1>backward</h1>
+<form id="post" data-backward method="post" action="/api/form" enctype="multipart/form-data">
+  <input name="title" value="hello">
+  <input type="file" name="doc">
+  <button id="save" name="intent" value="save" formaction="/api/form?via=button">Save</button>
+  <button id="draft" name="intent" value="draft" formenctype="application/x-www-form-urlencoded">Draft</button>
+</form>
+<script type="module" src="/assets/page.js"></script>
+</html>`
+app.get('/app', (c) => c.html(PAGE))
+
+app.get('/login', (c) => {
+  const next = c.req.query('next') ?? '/app'
+  return c.html(`<!doctype html><meta charset="utf-8"><title>Log in</title>
+<form method="post" action="/login?next=${encodeURIComponent(next)}">
+  <input name="user" autocomplete="username"><button id="login">Log in</button>
+</form>`)
+})
+app.post('/login', async (c) => {
+  const form = await c.req.formData()
+  await login(c, String(form.get('user') ?? 'alice'))
+  // As an app's login handler does: hand over to backward's redirect, which returns to `next`.
+  return c.redirect(`/backward/login/redirect?next=${encodeURIComponent(c.req.query('next') ?? '/app')}`, 303)
+})
+app.post('/logout', (c) => {
+  logout(c)
+  return c.json({ ok: true })
+})
+app.route('/backward', backwardRoutes({ loginUrl: '/login' }))
+
+// Counted before the idempotency layer: what the browser sent, not what the handler ran.
+app.use('/api/*', async (c, next) => {
+  const key = c.req.header(IDEMPOTENCY_HEADER)
+  if (key !== undefined) state.arrivals.push({ key, path: new URL(c.req.url).pathname })
+  await next()
+})
+app.all('/api/*', loginRequired(), idempotency({ store: memoryStore() }), async (c) => {
+  const url = new URL(c.req.url)
+  const type = c.req.header('content-type') ?? ''
+  const run: Record<string, unknown> = {
+    method: c.req.method,
+    path: url.pathname + url.search,
+    key: c.req.header(IDEMPOTENCY_HEADER) ?? null,
+    user: getUserId(c),
+    contentType: type,
+  }
+  if (type.startsWith('multipart/form-data') || type.startsWith('application/x-www-form-urlencoded')) {
+    const fields: Record<string, unknown> = {}
+    for (const [name, value] of await c.req.formData()) {
+      fields[name] =
+        typeof value === 'string' ? value : { name: value.name, type: value.type, size: value.size, sha256: sha256(await value.arrayBuffer()) }
+    }
+    run.fields = fields
+  } else {
+    run.sha256 = sha256(await c.req.arrayBuffer())
+  }
+  state.runs.push(run)
+  return c.json({ ok: true, run: state.runs.length })
+})
+
+app.get('/test/state', (c) => c.json(state))
+app.post('/test/reset', (c) => {
+  state.arrivals = []
+  state.runs = []
+  return c.json({ ok: true })
+})
+
+serve({ fetch: app.fetch, port: Number(process.env.PORT ?? 0), hostname: '127.0.0.1' }, (info) => {
+  console.log(`listening on http://127.0.0.1:${info.port}`)
+})
