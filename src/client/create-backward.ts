@@ -221,6 +221,8 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
       let stop = noop
       let live = true
       const ready = forms().then((m) => void (live && (stop = m.interceptForms(root, submit))))
+      // Not loading leaves forms to submit natively; `ready` still rejects for whoever awaits it.
+      ready.catch(noop)
       return Object.assign(() => void ((live = false), stop()), { ready })
     },
     replay,

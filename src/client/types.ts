@@ -1,6 +1,10 @@
 import type { BackwardError } from '../shared/errors.ts'
 
-/** A file inside a saved FormData body: bytes, not a Blob (Safari cannot store Blobs reliably). */
+/**
+ * A file inside a saved FormData body: bytes, not a Blob (Safari cannot store Blobs reliably).
+ * @example
+ * { bytes: new ArrayBuffer(3), name: 'a.png', type: 'image/png', lastModified: 0 }
+ */
 export interface StoredFile {
   bytes: ArrayBuffer
   name: string
@@ -8,7 +12,11 @@ export interface StoredFile {
   lastModified: number
 }
 
-/** One FormData entry: a string, or a file kept as bytes plus its name and type. */
+/**
+ * One FormData entry: a string, or a file kept as bytes plus its name and type.
+ * @example
+ * ['title', 'holiday']
+ */
 export type StoredFormEntry = [name: string, value: string | StoredFile]
 
 /**
@@ -42,7 +50,11 @@ export interface BackwardAction {
   attempts: number
 }
 
-/** What `onLoginRequired` and the `login-required` event receive. */
+/**
+ * What `onLoginRequired` and the `login-required` event receive.
+ * @example
+ * createBackward({ onLoginRequired: ({ loginUrl }) => openLoginModal(loginUrl) })
+ */
 export interface LoginRequiredInfo {
   /** Where to log in, `next` included. */
   loginUrl: string
@@ -52,10 +64,18 @@ export interface LoginRequiredInfo {
   response: Response
 }
 
-/** Why an action was dropped without a usable answer. */
+/**
+ * Why an action was dropped without a usable answer.
+ * @example
+ * bw.on('failed', ({ action, reason }) => reason == 'user-mismatch' && console.warn('dropped', action.url))
+ */
 export type FailReason = 'user-mismatch' | 'vetoed' | 'network' | 'server'
 
-/** Event names and what their listeners receive. */
+/**
+ * Event names and what their listeners receive (as properties of the event object).
+ * @example
+ * bw.on('error', ({ error }) => error.code == 'QUOTA_EXCEEDED' && toast('Storage is full'))
+ */
 export interface BackwardEvents {
   queued: { action: BackwardAction }
   'login-required': LoginRequiredInfo
@@ -79,7 +99,11 @@ export interface BackwardStorage {
   clear(): Promise<void>
 }
 
-/** The subset of Web Locks backward uses. */
+/**
+ * The subset of Web Locks backward uses.
+ * @example
+ * createBackward({ locks: navigator.locks })
+ */
 export interface BackwardLocks {
   request<T>(name: string, callback: () => Promise<T>): Promise<T>
 }
@@ -143,7 +167,8 @@ export interface CreateBackwardOptions {
   retryDelay?: (attempt: number) => number
   /**
    * Runs before each replay. Return `false` to drop the action (a `failed` event, reason `vetoed`),
-   * or headers to set on this replay (a fresh CSRF token).
+   * or headers to set on this replay (a fresh CSRF token). If it throws, this replay stops there
+   * (`replay()` rejects) and the action stays queued.
    * @default undefined
    */
   beforeReplay?: (action: BackwardAction) => unknown
@@ -167,7 +192,11 @@ export interface CreateBackwardOptions {
   document?: { cookie: string }
 }
 
-/** What `createBackward` returns. */
+/**
+ * What `createBackward` returns.
+ * @example
+ * const bw: Backward = createBackward()
+ */
 export interface Backward {
   /** Drop-in `fetch` that saves the request when the answer is "login required". */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>

@@ -44,3 +44,17 @@ test('a logged-in submit goes through fetch with the other submitter\'s enctype,
   expect(runs[0]).toMatchObject({ path: '/api/form', contentType: expect.stringMatching(/^application\/x-www-form-urlencoded/), key: null })
   expect(runs[0]!.fields).toEqual({ title: 'hello', doc: '', intent: 'draft' })
 })
+
+test('after unsubscribing, forms submit natively again', async ({ page, state }) => {
+  await page.goto('/login?next=%2Fapp')
+  await logInFromLoginPage(page)
+  await page.waitForURL(/\/app$/)
+  await openApp(page)
+  await page.evaluate(() => (window as unknown as { stopForms: () => void }).stopForms())
+  await page.click('#draft')
+  // A native submit navigates to the form's action (the API answers JSON).
+  await page.waitForURL(/\/api\/form$/)
+  const { runs } = await state()
+  expect(runs).toHaveLength(1)
+  expect(runs[0]!.fields).toEqual({ title: 'hello', doc: '', intent: 'draft' })
+})

@@ -15,4 +15,4 @@ document.addEventListener('backward:response', (event) => {
   log.push({ name: 'form-response', status: detail.response?.status, error: detail.error ? String(detail.error) : undefined })
 })
 const stop = bw.interceptForms()
-Object.assign(window, { bw, backwardLog: log, formsReady: stop.ready })
+Object.assign(window, { bw, backwardLog: log, formsReady: stop.ready, stopForms: stop })

@@ -173,6 +173,18 @@ describe('replay', () => {
     expect(replayedUrls()).toEqual(['/api/a', '/api/b'])
   })
 
+  it('beforeReplay that throws stops the replay, rejects it, and keeps the action', async () => {
+    const { next } = await queued(['/api/a'], {
+      beforeReplay: () => {
+        throw new Error('no token')
+      },
+    })
+    api.loggedIn = true
+    await expect(next.replay()).rejects.toThrow('no token')
+    expect(replayedUrls()).toEqual([])
+    expect(await next.pending()).toHaveLength(1)
+  })
+
   it('clear() empties the queue and forgets the user', async () => {
     const { next, storage } = await queued(['/api/a'])
     await storage.set('user', USER_A)
