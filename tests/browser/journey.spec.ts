@@ -56,6 +56,8 @@ test('two tabs open after login replay the action once', async ({ page, context,
   const tabs = [await context.newPage(), await context.newPage()]
   await Promise.all(tabs.map((tab) => tab.goto('/app')))
   await Promise.all([page, ...tabs].map((tab) => tab.waitForFunction(() => 'bw' in window)))
+  // The real thing, not the in-tab fallback.
+  expect(await page.evaluate(() => typeof navigator.locks?.request)).toBe('function')
   // Each tab also asks explicitly, at the same time: Web Locks let one through at a time.
   await Promise.all([page, ...tabs].map((tab) => tab.evaluate(() => (window as unknown as Bw).bw.replay())))
   await expect.poll(async () => (await pending(tabs[0]!)).length).toBe(0)
