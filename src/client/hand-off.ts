@@ -1,10 +1,8 @@
 import { BackwardError } from '../shared/errors.ts'
 import { DEFAULT_REDIRECT_FIELD } from '../shared/protocol.ts'
-import { isSafeRedirect } from '../shared/safe-redirect.ts'
 import type { BackwardEvents, CreateBackwardOptions, LoginRequiredInfo } from './types.ts'
 
-// Loaded on the first login hand-off only: most page loads never meet a login wall, and the
-// open-redirect guard is as big as the rest of the SDK.
+// Loaded on the first login hand-off only: most page loads never meet a login wall.
 
 type Here = NonNullable<CreateBackwardOptions['location']>
 
@@ -22,8 +20,11 @@ export function loginTarget(url: string, here: Here): string {
 }
 
 /**
- * Navigates to the login URL when it passes `isSafeRedirect` for this page's host, else emits an
- * `error` (UNSAFE_REDIRECT). The URL comes from a server's answer: it is never followed off this site.
+ * Navigates to the login URL when it is on this page's origin, else emits an `error` (UNSAFE_REDIRECT).
+ * The URL comes from a server's answer: it is never followed off this site. In the browser the check is
+ * exact: the browser's own URL parser resolves the URL, and the resolved absolute URL is what is
+ * followed, so no parser difference is left to exploit (`isSafeRedirect` exists for servers, whose
+ * parsers differ from the browser's).
  * @example
  * goToLogin(info, location, emit)
  */
@@ -32,6 +33,10 @@ export function goToLogin(
   here: Here,
   emit: (name: 'error', event: BackwardEvents['error']) => void,
 ): void {
-  if (isSafeRedirect(info.loginUrl, { allowedHosts: here.host, requireHttps: here.protocol == 'https:' })) here.assign(info.loginUrl)
+  let target: URL | undefined
+  try {
+    target = new URL(info.loginUrl, here.href)
+  } catch {}
+  if (target && target.origin == here.origin && /^https?:$/.test(target.protocol)) here.assign(target.href)
   else emit('error', { error: new BackwardError('UNSAFE_REDIRECT', 'login URL is off this site; fix loginUrl'), action: info.action })
 }

@@ -78,7 +78,7 @@ describe('capture', () => {
     })
     await custom.bw.fetch('/api/x', { method: 'POST' })
     expect(await custom.bw.pending()).toHaveLength(1)
-    expect(custom.location.assign).toHaveBeenCalledWith('/signin?next=%2Fpeople%3Fpage%3D2%23top')
+    expect(custom.location.assign).toHaveBeenCalledWith('https://app.test/signin?next=%2Fpeople%3Fpage%3D2%23top')
   })
 
   it('saves actions in the order they were made, even when answers come back reversed', async () => {

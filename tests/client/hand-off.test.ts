@@ -12,7 +12,7 @@ describe('hand-off to login', () => {
     const res = await bw.fetch('/api/follow/42', { method: 'POST' })
     // With a navigation, the promise settles with the 401 itself.
     expect(res.status).toBe(401)
-    expect(location.assign).toHaveBeenCalledExactlyOnceWith('/login?next=%2Fpeople')
+    expect(location.assign).toHaveBeenCalledExactlyOnceWith('https://app.test/login?next=%2Fpeople')
     const info = events.find(([name]) => name == 'login-required')![1] as LoginRequiredInfo
     expect(info.loginUrl).toBe('/login?next=%2Fpeople')
     expect(info.action.url).toMatch(/\/api\/follow\/42$/)
@@ -23,14 +23,14 @@ describe('hand-off to login', () => {
     api.loginUrl = '/login'
     const { bw, location } = await page()
     await bw.fetch('/api/x', { method: 'POST' })
-    expect(location.assign).toHaveBeenCalledWith('/login?next=%2Fpeople%3Fpage%3D2%23top')
+    expect(location.assign).toHaveBeenCalledWith('https://app.test/login?next=%2Fpeople%3Fpage%3D2%23top')
   })
 
-  it('follows an absolute login URL on this site as a path', async () => {
+  it('follows an absolute login URL on this site', async () => {
     api.loginUrl = 'https://app.test/login?next=%2Fa'
     const { bw, location } = await page()
     await bw.fetch('/api/x', { method: 'POST' })
-    expect(location.assign).toHaveBeenCalledWith('/login?next=%2Fa')
+    expect(location.assign).toHaveBeenCalledWith('https://app.test/login?next=%2Fa')
   })
 
   it('hands off once for many 401s at once, after saving every action in order', async () => {
@@ -122,13 +122,20 @@ describe('security', () => {
     expect(await bw.pending()).toHaveLength(1)
   })
 
+  it('a same-origin URL whose path starts with // is followed as an absolute URL, never as a scheme-relative path', async () => {
+    api.loginUrl = 'https://app.test//evil.test/login?next=%2F'
+    const { bw, location } = await page()
+    await bw.fetch('/api/x', { method: 'POST' })
+    expect(location.assign).toHaveBeenCalledExactlyOnceWith('https://app.test//evil.test/login?next=%2F')
+  })
+
   it('follows an http login URL on an http page', async () => {
     const { bw, location } = await page({
       location: fakeLocation('http://app.test/'),
       fetch: async () => loginRequiredResponse('http://app.test/login'),
     })
     await bw.fetch('/api/x', { method: 'POST' })
-    expect(location.assign).toHaveBeenCalledWith('/login?next=%2F')
+    expect(location.assign).toHaveBeenCalledWith('http://app.test/login?next=%2F')
   })
 
 })
