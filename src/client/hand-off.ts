@@ -7,16 +7,16 @@ import type { BackwardEvents, CreateBackwardOptions, LoginRequiredInfo } from '.
 type Here = NonNullable<CreateBackwardOptions['location']>
 
 /**
- * The login URL to go to: `url` resolved against the page, with `next=<this page>` when it has
- * none, as a path when it is on this site (so the string checked is the string followed).
+ * The login URL to go to: `url` resolved against the page (absolute, so a path like `//x` can never
+ * turn scheme-relative), with `next=<this page>` when it has none.
  * @example
- * loginTarget('/login', location) // '/login?next=%2Fpeople%3Fpage%3D2'
+ * loginTarget('/login', location) // 'https://app.example/login?next=%2Fpeople%3Fpage%3D2'
  */
 export function loginTarget(url: string, here: Here): string {
   const target = new URL(url, here.href)
   if (!target.searchParams.has(DEFAULT_REDIRECT_FIELD))
     target.searchParams.set(DEFAULT_REDIRECT_FIELD, here.pathname + here.search + here.hash)
-  return target.origin == here.origin ? target.pathname + target.search + target.hash : target.href
+  return target.href
 }
 
 /**

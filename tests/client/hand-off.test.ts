@@ -14,7 +14,7 @@ describe('hand-off to login', () => {
     expect(res.status).toBe(401)
     expect(location.assign).toHaveBeenCalledExactlyOnceWith('https://app.test/login?next=%2Fpeople')
     const info = events.find(([name]) => name == 'login-required')![1] as LoginRequiredInfo
-    expect(info.loginUrl).toBe('/login?next=%2Fpeople')
+    expect(info.loginUrl).toBe('https://app.test/login?next=%2Fpeople')
     expect(info.action.url).toMatch(/\/api\/follow\/42$/)
     expect(info.response.status).toBe(401)
   })
@@ -51,7 +51,7 @@ describe('hand-off to login', () => {
     const { bw, location } = await page({ onLoginRequired })
     await Promise.all([bw.fetch('/api/a', { method: 'POST' }), bw.fetch('/api/b', { method: 'POST' })])
     expect(onLoginRequired).toHaveBeenCalledOnce()
-    expect(onLoginRequired.mock.calls[0]![0]).toMatchObject({ loginUrl: '/login?next=%2Fpeople' })
+    expect(onLoginRequired.mock.calls[0]![0]).toMatchObject({ loginUrl: 'https://app.test/login?next=%2Fpeople' })
     expect(location.assign).not.toHaveBeenCalled()
   })
 
