@@ -16,16 +16,30 @@ const launchOptions: LaunchOptions = {
   ],
 }
 
+const DEMO_PORT = Number(process.env.E2E_PORT ?? 3100)
+
 export default defineConfig({
   reporter: [['list'], ['json', { outputFile: 'test-results/playwright.json' }]],
   // Two shared cores: one worker, one Chromium.
   workers: 1,
   timeout: 30_000,
   retries: 0,
-  use: { browserName: 'chromium', headless: true, launchOptions, trace: 'retain-on-failure' },
+  outputDir: 'test-results/playwright',
+  expect: { timeout: 10_000 },
+  use: { browserName: 'chromium', headless: true, launchOptions, trace: 'retain-on-failure', screenshot: 'only-on-failure' },
   projects: [
     // The browser SDK against a real Hono server (tests/browser/server.ts, started per worker).
     { name: 'browser', testDir: 'tests/browser' },
-    // More projects (e2e on tests/e2e) go here.
+    // The demo's eight journeys (tests/e2e), against the demo exactly as `npm run demo` starts it.
+    { name: 'e2e', testDir: 'tests/e2e', use: { baseURL: `http://localhost:${DEMO_PORT}` } },
+  ],
+  webServer: [
+    {
+      command: 'npx vite build --config demo/vite.config.ts && npx tsx --conditions=source demo/server.ts',
+      env: { PORT: String(DEMO_PORT), DEMO_DATA_DIR: `.tmp/e2e-${Date.now()}` },
+      url: `http://localhost:${DEMO_PORT}/api/me`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+    },
   ],
 })
