@@ -15,7 +15,10 @@ async function stores(): Promise<{ store: SessionStore; idempotencyStore: Sessio
   if (process.env.REDIS_URL) {
     const { Redis } = await import('ioredis')
     const { redisStore } = await import('backward/server/redis')
-    const client = new Redis(process.env.REDIS_URL)
+    // Fail fast in an outage (a clear 503) instead of queueing commands while reconnecting.
+    const client = new Redis(process.env.REDIS_URL, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+    client.on('error', (error) => console.error('[demo] Redis error:', error.message))
+    await client.connect()
     return { store: redisStore({ client, prefix: 'demo:session:' }), idempotencyStore: redisStore({ client, prefix: 'demo:idem:' }), label: 'Redis' }
   }
   if (process.env.DATABASE_URL) {
