@@ -1,7 +1,11 @@
 import { toBase64Url } from './base64url.ts'
 
-/** Session ids: 256 bits from the platform CSPRNG, base64url, 43 characters. */
-const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/
+/**
+ * Session ids: 256 bits from the platform CSPRNG, base64url, 43 characters. 43 characters carry 258
+ * bits, so the last one only ever has its low two bits clear: one of 16 characters. Anything else is
+ * not an id we issued.
+ */
+const ID_PATTERN = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
 /**

@@ -88,8 +88,18 @@ export function readRecordedAction(value: unknown): RecordedAction | null {
   const a = value as Partial<RecordedAction>
   if (a.v !== FORMAT_VERSION || a.method !== 'POST' || typeof a.id !== 'string' || typeof a.at !== 'number') return null
   if (typeof a.path !== 'string' || !a.path.startsWith('/') || a.path.startsWith('//') || a.path.includes('\\')) return null
-  if (formEnctype(a.enctype ?? null) === null || !Array.isArray(a.fields)) return null
+  if (typeof a.enctype !== 'string' || formEnctype(a.enctype) === null || !Array.isArray(a.fields) || !a.fields.every(isField)) return null
   return a as RecordedAction
+}
+
+/** One `[name, value]` entry: a text field, or a file with base64url bytes. */
+function isField(entry: unknown): boolean {
+  if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string') return false
+  const value: unknown = entry[1]
+  if (typeof value === 'string') return true
+  if (typeof value !== 'object' || value === null) return false
+  const f = value as Record<string, unknown>
+  return typeof f.file === 'string' && typeof f.type === 'string' && typeof f.data === 'string' && fromBase64Url(f.data) !== null
 }
 
 /** The body to send when replaying a recorded form, with the Content-Type it needs (none for multipart: fetch sets the boundary). */

@@ -60,13 +60,13 @@ const autocannon = createRequire(import.meta.url)('autocannon') as (options: {
 
 // ---- settings ----
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60)
-const WARMUP_SECONDS = 6
+const WARMUP_SECONDS = 10
 const CONNECTIONS = 32
 const USERS = 20
 const RSS_BOUND = 1.25
 const SAMPLE_MS = 3000
 const SEED = Number(process.env.SOAK_SEED ?? 20261122)
-const RESTART = { seconds: 16, killAt: 4, restartAt: 7, connections: 16 }
+const RESTART = { seconds: 14, killAt: 4, restartAt: 7, connections: 16 }
 
 type Kind = 'anon-visit' | 'anon-write' | 'read' | 'write' | 'repeat'
 /**
@@ -102,7 +102,7 @@ interface Server {
 }
 
 function startServer(env: Record<string, string>): Promise<Server> {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'tests/soak/server.ts'], {
+  const child = spawn(process.execPath, ['--conditions=source', '--expose-gc', '--import', 'tsx', 'tests/soak/server.ts'], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -133,7 +133,7 @@ interface Stats {
   duplicates: number
   storeErrors: number
 }
-const stats = async (server: Server): Promise<Stats> => (await fetch(`${server.base}/__soak/stats`)).json() as Promise<Stats>
+const stats = async (server: Server, gc = false): Promise<Stats> => (await fetch(`${server.base}/__soak/stats${gc ? '?gc=1' : ''}`)).json() as Promise<Stats>
 
 async function logInUsers(server: Server): Promise<{ user: string; cookie: string }[]> {
   const users = []
@@ -217,6 +217,8 @@ interface SoakRow {
   rssWarm: number
   rssEnd: number
   rssMax: number
+  heapWarm: number
+  heapEnd: number
   floodMax: number
   floodCap: number
   runs: number
@@ -234,7 +236,8 @@ async function soak(store: string, env: Record<string, string>, seed: number): P
     const rssStart = (await stats(server)).rss
     const url = server.base
     await autocannon({ url, connections: CONNECTIONS, duration: WARMUP_SECONDS, requests: [mix(users, seed + 1).request] })
-    const rssWarm = (await stats(server)).rss
+    const warm = await stats(server, true)
+    const rssWarm = warm.rss
     const load = mix(users, seed)
     const samples: number[] = []
     let sampling = true
@@ -247,7 +250,7 @@ async function soak(store: string, env: Record<string, string>, seed: number): P
     const result = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS, requests: [load.request] })
     sampling = false
     await sampler
-    const end = await stats(server)
+    const end = await stats(server, true)
     const row: SoakRow = {
       store,
       seconds: SECONDS,
@@ -261,6 +264,8 @@ async function soak(store: string, env: Record<string, string>, seed: number): P
       rssWarm,
       rssEnd: end.rss,
       rssMax: Math.max(...samples, end.rss),
+      heapWarm: warm.heapUsed,
+      heapEnd: end.heapUsed,
       floodMax: end.floodMax,
       floodCap: end.floodCap,
       runs: end.runs,
@@ -274,6 +279,7 @@ async function soak(store: string, env: Record<string, string>, seed: number): P
     if (row.s5xx !== 0) f.push(`${row.s5xx} 5xx answers`)
     if (Object.keys(row.unexpected).length > 0) f.push(`unexpected statuses ${JSON.stringify(row.unexpected)}, e.g. ${load.examples.join(', ')}`)
     if (row.rssEnd > row.rssWarm * RSS_BOUND) f.push(`RSS grew from ${mb(row.rssWarm)} MB to ${mb(row.rssEnd)} MB (bound ×${RSS_BOUND})`)
+    if (row.heapEnd > row.heapWarm * RSS_BOUND) f.push(`live heap grew from ${mb(row.heapWarm)} MB to ${mb(row.heapEnd)} MB (bound ×${RSS_BOUND})`)
     if (row.floodMax > row.floodCap) f.push(`capped memoryStore reached ${row.floodMax} > ${row.floodCap}`)
     if (row.floodMax < row.floodCap) f.push(`the flood never filled the capped store (${row.floodMax} of ${row.floodCap}): the cap was not exercised`)
     if (row.duplicates !== 0) f.push(`${row.duplicates} handler runs repeated an Idempotency-Key`)
@@ -438,11 +444,11 @@ if (!wanted('restart-postgres')) {
 // ---- report ----
 const totalSeconds = Math.round((performance.now() - began) / 1000)
 const soakTable = [
-  '| store | seconds | requests | req/s | p99 ms | errors | 5xx | unexpected | RSS start | RSS post-warm-up | RSS end | RSS max | end / warm | capped store max / cap | handler runs | repeated runs | result |',
+  '| store | seconds | requests | req/s | p99 ms | errors | 5xx | unexpected | RSS start | RSS post-warm-up | RSS end | RSS max | RSS end / warm | live heap post-warm-up → end | capped store max / cap | handler runs | repeated runs | result |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |',
   ...soaks.map(
     (r) =>
-      `| ${r.store} | ${r.seconds} | ${r.requests} | ${r.rps} | ${r.p99} | ${r.errors} | ${r.s5xx} | ${Object.values(r.unexpected).reduce((a, b) => a + b, 0)} | ${mb(r.rssStart)} MB | ${mb(r.rssWarm)} MB | ${mb(r.rssEnd)} MB | ${mb(r.rssMax)} MB | ${(r.rssEnd / r.rssWarm).toFixed(2)} | ${r.floodMax} / ${r.floodCap} | ${r.runs} | ${r.duplicates} | ${r.failures.length === 0 ? 'pass' : 'FAIL: ' + r.failures.join('; ')} |`,
+      `| ${r.store} | ${r.seconds} | ${r.requests} | ${r.rps} | ${r.p99} | ${r.errors} | ${r.s5xx} | ${Object.values(r.unexpected).reduce((a, b) => a + b, 0)} | ${mb(r.rssStart)} MB | ${mb(r.rssWarm)} MB | ${mb(r.rssEnd)} MB | ${mb(r.rssMax)} MB | ${(r.rssEnd / r.rssWarm).toFixed(2)} | ${mb(r.heapWarm)} → ${mb(r.heapEnd)} MB | ${r.floodMax} / ${r.floodCap} | ${r.runs} | ${r.duplicates} | ${r.failures.length === 0 ? 'pass' : 'FAIL: ' + r.failures.join('; ')} |`,
   ),
 ]
 const restartTable = [
@@ -460,7 +466,7 @@ const report = [
   '',
   `Written by \`npm run test:soak\` (tests/soak/run.ts) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${totalSeconds} s in all. Seed ${SEED}.`,
   '',
-  `Server: tests/soak/server.ts in its own process, @hono/node-server, with \`session()\`, \`loginRequired()\` and \`idempotency()\` on /api. Load: autocannon 8, ${CONNECTIONS} connections, ${WARMUP_SECONDS} s warm-up then ${SECONDS} s measured, ${USERS} logged-in users. Mix: ${mixLine}. Anonymous visits each create a new session in a \`memoryStore({ maxEntries: ${soaks[0]?.floodCap ?? 1000} })\`, whose size is checked after every write. "Flat" RSS: end ≤ post-warm-up × ${RSS_BOUND}.`,
+  `Server: tests/soak/server.ts in its own process, @hono/node-server, with \`session()\`, \`loginRequired()\` and \`idempotency()\` on /api. Load: autocannon 8, ${CONNECTIONS} connections, ${WARMUP_SECONDS} s warm-up then ${SECONDS} s measured, ${USERS} logged-in users. Mix: ${mixLine}. Anonymous visits each create a new session in a \`memoryStore({ maxEntries: ${soaks[0]?.floodCap ?? 1000} })\`, whose size is checked after every write. "Flat": RSS and live heap (after a forced full GC) at the end ≤ their post-warm-up values × ${RSS_BOUND}; RSS is also sampled every ${SAMPLE_MS / 1000} s (RSS max).`,
   '',
   '## Soak at saturation',
   '',

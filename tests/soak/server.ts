@@ -28,7 +28,7 @@ const onStoreError = () => {
 }
 
 async function stores(): Promise<{ main: SessionStore; idem: SessionStore; close(): Promise<void> }> {
-  if (kind === 'memory') return { main: memoryStore(), idem: memoryStore({ maxEntries: 5000 }), close: async () => {} }
+  if (kind === 'memory') return { main: memoryStore(), idem: memoryStore({ maxEntries: 2000 }), close: async () => {} }
   if (kind === 'file') {
     const dir = process.env.SOAK_DIR!
     return { main: fileStore({ dir: `${dir}/sessions` }), idem: fileStore({ dir: `${dir}/idempotency` }), close: async () => {} }
@@ -103,6 +103,8 @@ app.post('/api/items', async (c) => {
   return c.json({ ok: true, n: body.n }, 201)
 })
 app.get('/__soak/stats', (c) => {
+  // ?gc=1: a full collection first (the server runs with --expose-gc), so heapUsed is what is live.
+  if (c.req.query('gc') === '1') (globalThis as { gc?: () => void }).gc?.()
   const { rss, heapUsed } = process.memoryUsage()
   return c.json({ rss, heapUsed, floodSize: flood.size, floodMax, floodCap: FLOOD_CAP, runs, duplicates, storeErrors })
 })
