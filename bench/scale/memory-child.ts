@@ -30,7 +30,7 @@ for (const n of levels) {
   const ops = await measureOps(store, n, opsMs, 1)
   clock += 7_200_000
   const c0 = performance.now()
-  const removed = await store.clearExpired()
+  const removed = await store.clearExpired!()
   const clearMs = performance.now() - c0
   out.push({ n, heapBytes: after - before, bytesPer100k: ((after - before) / n) * 100_000, createPerSec, ...ops, clearMs, removed })
 }

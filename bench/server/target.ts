@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
-import { Hono } from 'hono'
+import { Hono, type Context } from 'hono'
+import type { CookieOptions } from 'hono/utils/cookie'
 import { getCookie, setCookie } from 'hono/cookie'
 import { serve } from '@hono/node-server'
 import { session, memoryStore, cookieStore, fileStore } from '../../src/server/index.ts'
@@ -109,15 +110,16 @@ async function ironSession(): Promise<Built> {
   const { getIronSession } = await import('iron-session')
   const app = new Hono()
   const options = { password: SECRET, cookieName: 'iron', cookieOptions: { secure: false } }
-  type Jar = Parameters<typeof getIronSession>[0] & { get: unknown }
-  const jar = (c: Parameters<Parameters<typeof app.get>[1]>[0]) =>
+  // iron-session's `CookieStore` type: the shape of Next.js's cookies().
+  type Jar = Extract<Parameters<typeof getIronSession>[0], { get: unknown }>
+  const jar = (c: Context): Jar =>
     ({
       get: (name: string) => {
         const value = getCookie(c, name)
         return value === undefined ? undefined : { name, value }
       },
-      set: (name: string, value: string, cookie?: Record<string, unknown>) => setCookie(c, name, value, cookie as never),
-    }) as unknown as Jar
+      set: (name: string, value: string, cookie?: Record<string, unknown>) => setCookie(c, name, value, cookie as CookieOptions),
+    }) as Jar
   app.get('/read', async (c) => {
     const s = await getIronSession<{ count?: number }>(jar(c), options)
     return c.json({ count: s.count ?? 0 })

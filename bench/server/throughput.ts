@@ -49,10 +49,9 @@ interface Live {
 }
 
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url))
-const TSX = fileURLToPath(new URL('../../node_modules/tsx/dist/cli.mjs', import.meta.url))
 
 function start(name: TargetName): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [TSX, CHILD, name], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, name], { stdio: ['pipe', 'pipe', 'inherit'] })
   return new Promise((resolve, reject) => {
     let out = ''
     const timer = setTimeout(() => reject(new Error(`[bench] target "${name}" did not start within 30 s`)), 30_000)
@@ -111,7 +110,7 @@ export async function runThroughput(log: (line: string) => void): Promise<Throug
       entry.cookie = await createSession(name, port)
     }
     log(`  ${live.length} targets up; warming up`)
-    for (const target of live) for (const workload of Object.keys(WORKLOADS) as Workload[]) await hit(target, workload, 1)
+    for (const target of live) for (const workload of Object.keys(WORKLOADS) as Workload[]) await hit(target, workload, 0.5)
 
     const runs = new Map<string, Run[]>()
     const ratios = new Map<string, number[]>()
