@@ -38,6 +38,16 @@ describe('memoryStore', () => {
     expect(await store.load(keys[149]!)).toEqual({})
   })
 
+  it('touch keeps an active session from being evicted first', async () => {
+    const store = memoryStore({ maxEntries: 3 })
+    const keys = await Promise.all(Array.from({ length: 4 }, () => freshKey()))
+    for (const key of keys.slice(0, 3)) await store.create(key, {}, Date.now() + 60_000)
+    await store.touch!(keys[0]!, Date.now() + 60_000) // the oldest is active again
+    await store.create(keys[3]!, {}, Date.now() + 60_000)
+    expect(await store.load(keys[0]!)).toEqual({})
+    expect(await store.load(keys[1]!)).toBeNull()
+  })
+
   it('rejects a bad cap at start-up', () => {
     expect(() => memoryStore({ maxEntries: 0 })).toThrow(/maxEntries/)
     expect(() => memoryStore({ maxEntries: Number.NaN })).toThrow(/maxEntries/)

@@ -5,7 +5,7 @@ import { assertStoreKey, decodeData, encodeData, type SessionData, type SessionS
 export interface MemoryStoreOptions {
   /**
    * Most records kept. When full, expired records are purged first, then the least recently written
-   * record is evicted (its user is logged out), so memory stays bounded under a flood of new sessions.
+   * or touched record is evicted (its user is logged out), so memory stays bounded under a flood of new sessions.
    * @default 10000
    */
   maxEntries?: number
@@ -90,6 +90,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & { 
       const entry = live(key)
       if (entry === undefined) return false
       entry.expiresAt = expiresAt
+      // Re-insert: an active session moves to the back of the eviction order, like a write.
+      entries.delete(key)
+      entries.set(key, entry)
       return true
     },
     async clearExpired() {
