@@ -1,18 +1,38 @@
 // The test page's script: one backward instance, its events in window.backwardLog, forms intercepted.
 // Bundled on the fly by tests/browser/server.ts (esbuild, with code splitting like an app's bundler).
-import { createBackward } from '../../src/client/index.ts'
+//
+// Query flags (the fault trials, tests/browser/faults.spec.ts, set them; other tests use none):
+// - `retry=<ms>`: the delay before an automatic retry (default 300);
+// - `quota=<token>,…`: writes that fail once with QuotaExceededError (see quota-storage.ts);
+// - `stay`: a login-required answer does not navigate to the login page (`onLoginRequired` does nothing).
+// When the test exposes `window.faultReport`, every logged entry is sent to it too: it survives navigation.
+import { createBackward, idbStorage } from '../../src/client/index.ts'
+import { quotaStorage } from './quota-storage.ts'
 
-const log: Record<string, unknown>[] = []
-const bw = createBackward({ retryDelay: () => 300 })
+type Entry = Record<string, unknown>
+const flags = new URLSearchParams(location.search)
+const retry = Number(flags.get('retry') ?? 300)
+const full = new Set(flags.get('quota')?.split(',').filter(Boolean))
+const report = (window as unknown as { faultReport?: (entry: Entry) => void }).faultReport
+const log: Entry[] = []
+const push = (entry: Entry) => {
+  log.push(entry)
+  report?.({ ...entry, page: location.href })
+}
+const bw = createBackward({
+  retryDelay: () => retry,
+  ...(full.size ? { storage: quotaStorage(idbStorage(), full) } : {}),
+  ...(flags.has('stay') ? { onLoginRequired: () => {} } : {}),
+})
 for (const name of ['queued', 'login-required', 'replayed', 'failed', 'expired', 'error'] as const) {
   bw.on(name, (event) => {
     const e = event as { action?: { url: string; id: string }; response?: Response; reason?: string; error?: { code?: string } }
-    log.push({ name, url: e.action?.url, id: e.action?.id, status: e.response?.status, reason: e.reason, code: e.error?.code })
+    push({ name, url: e.action?.url, id: e.action?.id, status: e.response?.status, reason: e.reason, code: e.error?.code })
   })
 }
 document.addEventListener('backward:response', (event) => {
   const detail = (event as CustomEvent<{ response?: Response; error?: unknown }>).detail
-  log.push({ name: 'form-response', status: detail.response?.status, error: detail.error ? String(detail.error) : undefined })
+  push({ name: 'form-response', status: detail.response?.status, error: detail.error ? String(detail.error) : undefined })
 })
 const stop = bw.interceptForms()
-Object.assign(window, { bw, backwardLog: log, formsReady: stop.ready, stopForms: stop })
+Object.assign(window, { bw, backwardLog: log, formsReady: stop.ready, stopForms: stop, backwardReport: push })

@@ -29,11 +29,19 @@ const assets = new Map(bundle.outputFiles.map((file) => [file.path.split('/').po
 
 const sha256 = (bytes: ArrayBuffer) => createHash('sha256').update(new Uint8Array(bytes)).digest('hex')
 
-/** What the tests assert on: every request that carried an Idempotency-Key, and every handler run. */
+/**
+ * What the tests assert on: every request that carried an Idempotency-Key, and every handler run.
+ * `requests` is every /api request with the status it got and whether the idempotency layer answered
+ * it as a repeat (the fault trials count raw sends, executions and double sends from these).
+ */
 const state = {
   arrivals: [] as { key: string; path: string }[],
   runs: [] as Record<string, unknown>[],
+  requests: [] as { path: string; key: string | null; status: number; replayed: boolean }[],
 }
+// Statuses for the next replays (requests with an Idempotency-Key) to get, before the login wall and
+// the idempotency layer: a server failing before the handler runs (POST /test/fail).
+let failNext: number[] = []
 
 const app = new Hono()
 app.use(session({ store: memoryStore() }))
@@ -78,8 +86,18 @@ app.route('/backward', backwardRoutes({ loginUrl: '/login' }))
 // Counted before the idempotency layer: what the browser sent, not what the handler ran.
 app.use('/api/*', async (c, next) => {
   const key = c.req.header(IDEMPOTENCY_HEADER)
-  if (key !== undefined) state.arrivals.push({ key, path: new URL(c.req.url).pathname })
+  const path = new URL(c.req.url).pathname
+  if (key !== undefined) state.arrivals.push({ key, path })
+  const entry = { path, key: key ?? null, status: 0, replayed: false }
+  state.requests.push(entry)
+  const fail = key === undefined ? undefined : failNext.shift()
+  if (fail !== undefined) {
+    entry.status = fail
+    return c.json({ injected: true }, fail as 500)
+  }
   await next()
+  entry.status = c.res.status
+  entry.replayed = c.res.headers.get('Idempotent-Replayed') === 'true'
 })
 app.all('/api/*', loginRequired(), idempotency({ store: memoryStore() }), async (c) => {
   const url = new URL(c.req.url)
@@ -109,6 +127,12 @@ app.get('/test/state', (c) => c.json(state))
 app.post('/test/reset', (c) => {
   state.arrivals = []
   state.runs = []
+  state.requests = []
+  failNext = []
+  return c.json({ ok: true })
+})
+app.post('/test/fail', async (c) => {
+  failNext = ((await c.req.json()) as { statuses: number[] }).statuses
   return c.json({ ok: true })
 })
 
