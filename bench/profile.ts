@@ -7,7 +7,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { CONNECTIONS } from './config.ts'
-import { WORKLOADS, type Workload } from './server/throughput.ts'
+import { BUILT_CHILD, WORKLOADS, compileChild, type Workload } from './server/throughput.ts'
 
 interface ProfileNode {
   id: number
@@ -27,7 +27,9 @@ const dir = fileURLToPath(new URL('./.profiles/', import.meta.url))
 rmSync(dir, { recursive: true, force: true })
 mkdirSync(dir, { recursive: true })
 
-const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', 'tsx', fileURLToPath(new URL('./server/child.ts', import.meta.url)), target], {
+// Plain JavaScript, as in the benchmark (see compileChild in server/throughput.ts).
+await compileChild()
+const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, BUILT_CHILD, target], {
   stdio: ['pipe', 'pipe', 'inherit'],
 })
 const port = await new Promise<number>((resolve, reject) => {

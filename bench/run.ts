@@ -52,7 +52,7 @@ if (only.has('client')) {
   else {
     process.env.CHROMIUM_PATH = executable
     log('[bench] client in Chromium')
-    client = await runClient(log, { requests: 1000, pairs: 10, saveTimes: 7, replayActions: 100, replayRuns: 3 })
+    client = await runClient(log, { requests: 1000, pairs: 100, saveTimes: 7, replayActions: 100, replayRuns: 3 })
   }
 }
 if (only.has('scale')) {

@@ -24,7 +24,7 @@ export const CHROMIUM_ARGS = [
 export interface ClientResult {
   browser: string
   /** `fetchMs`/`bwMs`: total time per 1,000 sequential requests; `ratio`: median of the per-pair ratios. */
-  fetch: Record<'GET' | 'POST', { requests: number; pairs: number; fetchMs: number; bwMs: number; ratio: number; ratios: number[] }>
+  fetch: Record<'GET' | 'POST', { requests: number; pairs: number; fetchMs: number; bwMs: number; ratio: number; totalRatio: number; ratios: number[] }>
   saveFile: { times: number; bwMs: number; fetchMs: number; stored: number }
   replay: { actions: number; runs: number; replayMs: number; queueMs: number; perActionMs: number; left: number; served: number }
 }
@@ -95,7 +95,7 @@ export async function runClient(log: (line: string) => void, options: { requests
       const ratios = raw.bw.map((bw, i) => bw / raw.fetch[i]!)
       const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
       const per = (xs: number[]) => (sum(xs) / (perBlock * options.pairs)) * 1000
-      fetchResult[method] = { requests: perBlock * options.pairs, pairs: options.pairs, fetchMs: per(raw.fetch), bwMs: per(raw.bw), ratio: median(ratios), ratios }
+      fetchResult[method] = { requests: perBlock * options.pairs, pairs: options.pairs, fetchMs: per(raw.fetch), bwMs: per(raw.bw), ratio: median(ratios), totalRatio: sum(raw.bw) / sum(raw.fetch), ratios }
       log(`  ${method}: fetch ${per(raw.fetch).toFixed(0)} ms, bw.fetch ${per(raw.bw).toFixed(0)} ms per 1000 requests; median pair ratio ${median(ratios).toFixed(3)}`)
     }
     const save = await call('saveFile', options.saveTimes)
