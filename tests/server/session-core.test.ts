@@ -178,3 +178,15 @@ describe('session object (Django SessionBase)', () => {
     })
   })
 })
+
+describe('hashKey', () => {
+  it('is hex SHA-256 of namespace:id, the same on the Node and the WebCrypto paths', async () => {
+    const { hashKey } = await import('../../src/server/ids.ts')
+    const { createHash } = await import('node:crypto')
+    const expected = createHash('sha256').update('session:abc').digest('hex')
+    expect(await hashKey('abc')).toBe(expected)
+    const web = Buffer.from(await crypto.subtle.digest('SHA-256', new TextEncoder().encode('session:abc'))).toString('hex')
+    expect(web).toBe(expected)
+    expect(await hashKey('abc', 'idempotency')).not.toBe(expected)
+  })
+})
