@@ -105,7 +105,7 @@ export function schedule(seed: number, trial: number): Schedule {
   const replayQuota = !noIdb && queued > 0 && r.chance(0.15) ? r.pick(['user', 'retry'] as const) : null
 
   let disruption: Disruption = { kind: 'none' }
-  const kinds = noIdb ? (['none', 'offline'] as const) : (['none', 'close', 'reload', 'offline', 'offline'] as const)
+  const kinds = noIdb ? (['none', 'offline'] as const) : (['none', 'none', 'close', 'reload', 'offline'] as const)
   const kind = queued > 0 && replayQuota != 'user' ? r.pick(kinds) : 'none'
   // A 'retry' quota stops the replay at its first failure; nothing after it would be reached.
   if (kind == 'offline') disruption = { kind, at: r.int(0, queued - 1), more: r.int(0, 2) }
@@ -118,7 +118,8 @@ export function schedule(seed: number, trial: number): Schedule {
     const failures = r.int(replayQuota == 'retry' ? 1 : 0, FAILURE_BUDGET)
     const netCount = r.int(0, failures)
     const atHold = disruption.kind == 'none' ? -1 : disruption.at
-    const slots = Array.from({ length: queued + FAILURE_BUDGET }, (_, i) => i).filter((i) => i != atHold)
+    // Replay requests 0 … queued + failures - 1 are sure to be sent when no fault stops the replay.
+    const slots = Array.from({ length: queued + failures }, (_, i) => i).filter((i) => i != atHold)
     for (const i of r.sample(slots, netCount)) net[i] = r.pick(['abort', 'lose'] as const)
     for (let i = netCount; i < failures; i++) server.push(r.pick([500, 503] as const))
   }

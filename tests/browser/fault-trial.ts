@@ -38,9 +38,13 @@ export interface TrialResult {
   fired: Record<string, number>
   /** Recovery needed an extra `bw.replay()` after a page load with the login signal. */
   nudged: number
+  /** Recovery found the session cookie gone (see the recovery loop) and logged in again. */
+  sessionLost: number
   /** Anything else wrong: an unreported refusal, a missing fallback event, a harness error. */
   problems: string[]
   ms: number
+  /** What happened, for a trial that failed. */
+  trace?: unknown
 }
 
 const PAGE_TIMEOUT = 8_000
@@ -110,9 +114,13 @@ async function until(ready: () => boolean | Promise<boolean>, what: string, ms =
 const pendingCount = (page: Page) => page.evaluate(async () => (await (window as unknown as Bw).bw.pending()).length)
 const replayIn = (page: Page) => page.evaluate(() => (window as unknown as Bw).bw.replay().then(() => 'ok', (e: { code?: string }) => e?.code ?? String(e)))
 
+// Module scripts run before the load event, so `bw` is there once goto resolves. Checked with
+// evaluate, not waitForFunction: its result handle can outlive a page these trials close on purpose.
+const hasBw = (page: Page) => page.evaluate(() => 'bw' in window)
+
 async function open(page: Page, url: string): Promise<void> {
   await page.goto(url)
-  await page.waitForFunction(() => 'bw' in window)
+  await until(() => hasBw(page), `bw on ${url}`)
 }
 
 /** Logs in as alice through the context's cookie jar: the session cookie and the login signal. */
@@ -122,7 +130,8 @@ async function logIn(context: BrowserContext): Promise<void> {
 }
 
 /**
- * Runs one trial. Never throws: a harness failure is a problem in the result, with the schedule.
+ * Runs one trial in its own context (cookies, IndexedDB, Web Locks, routes and offline state are all
+ * per context), so trials can run side by side against one server. Never throws: a harness failure is a problem in the result, with the schedule.
  * @example
  * const result = await runTrial(browser, control, server, schedule(seed, 3))
  */
@@ -135,8 +144,10 @@ export async function runTrial(browser: Browser, control: APIRequestContext, ser
   const fire = (name: string) => void (fired[name] = (fired[name] ?? 0) + 1)
   const problems: string[] = []
   let nudged = 0
+  let sessionLost = 0
   const refused = new Set<string>()
-  await control.post(`${server}/test/reset`)
+  // Every action of this trial has a path under this prefix: trials may run side by side.
+  const prefix = `/api/fault/t${s.trial}-`
   const context = await browser.newContext({ baseURL: server })
   const busy = new Set<Promise<unknown>>()
   try {
@@ -222,7 +233,7 @@ export async function runTrial(browser: Browser, control: APIRequestContext, ser
       busy.add(task)
       return task.finally(() => busy.delete(task))
     })
-    if (s.server.length) await control.post(`${server}/test/fail`, { data: { statuses: s.server } })
+    if (s.server.length) await control.post(`${server}/test/fail`, { data: { prefix, statuses: s.server } })
     const pages = [page]
     const quiet = { since: Date.now() }
     const trigger = (async () => {
@@ -262,7 +273,7 @@ export async function runTrial(browser: Browser, control: APIRequestContext, ser
       } else if (d.kind == 'reload') {
         await victim.reload().catch(noop)
         await route.abort().catch(noop)
-        await victim.waitForFunction(() => 'bw' in window)
+        await until(() => hasBw(victim).catch(() => false), 'bw after the reload')
       } else if (d.kind == 'offline') {
         await until(async () => !busy.size, 'offline request done')
         for (let k = 0; k < d.more; k++) await replayIn(victim).catch(noop)
@@ -283,7 +294,7 @@ export async function runTrial(browser: Browser, control: APIRequestContext, ser
     mark('settled')
     // Recovery: the faults are gone; replay again by hand or by a new login and a page load.
     faults = false
-    await control.post(`${server}/test/fail`, { data: { statuses: [] } })
+    await control.post(`${server}/test/fail`, { data: { prefix, statuses: [] } })
     await context.setOffline(false)
     const live = pages.find((p) => !p.isClosed()) ?? (await context.newPage())
     if (s.recovery == 'relogin') {
@@ -294,6 +305,14 @@ export async function runTrial(browser: Browser, control: APIRequestContext, ser
     } else if (!live.url().includes('/app')) await open(live, '/app')
     for (let round = 0; (await pendingCount(live)) > 0; round++) {
       if (round == 10) throw new Error(`queue not empty after ${round} replays: ${await pendingCount(live)} left`)
+      // A replay request still on its way when this recovery logged in again comes back with the retired
+      // session's answer: a 401, and a Set-Cookie that deletes the session cookie (session() clears the
+      // cookie of a request whose session is gone). The actions stay queued, as they should after a
+      // 401; a real user would log in again, and so does this test. Counted: `sessionLost`.
+      if (!(await context.cookies()).some((c) => c.name == 'sessionid')) {
+        sessionLost++
+        await logIn(context)
+      }
       if (s.recovery == 'relogin') nudged++
       await replayIn(live)
     }
@@ -308,6 +327,8 @@ export async function runTrial(browser: Browser, control: APIRequestContext, ser
   mark('closed')
   // The count.
   const state = (await (await control.get(`${server}/test/state`)).json()) as ServerState & { requests: Requests }
+  if (process.env.FAULT_DEBUG) console.log(JSON.stringify({ sent, requests: state.requests, reports: reports.map(({ name, url, tag, status, code, error, reason }) => ({ name, tag: tag ?? (url && tagOf(url)), status, code, error, reason })) }, null, 1))
+  state.requests = state.requests.filter((r) => r.path.startsWith(prefix))
   for (const r of state.requests) if (r.key && (r.status == 500 || r.status == 503)) fire(r.status == 500 ? 'server 500' : 'server 503')
   const result: TrialResult = {
     seed: s.seed,
@@ -325,6 +346,7 @@ export async function runTrial(browser: Browser, control: APIRequestContext, ser
     avoidableDoubleSends: 0,
     fired,
     nudged,
+    sessionLost,
     problems,
     ms: 0,
   }
@@ -351,6 +373,12 @@ export async function runTrial(browser: Browser, control: APIRequestContext, ser
     if (dropped) problems.push(`${a.tag} dropped: ${dropped.name} ${dropped.reason ?? ''}`)
   }
   result.ms = Date.now() - started
+  if (result.lost || result.duplicated || result.corrupted || result.avoidableDoubleSends || problems.length)
+    result.trace = {
+      sent: sent.map(({ tag, at }) => ({ tag, at })),
+      requests: state.requests,
+      reports: reports.map(({ name, url, tag, status, code, error, reason, at }) => ({ name, tag: tag ?? (url && tagOf(url)), status, code, error, reason, at })),
+    }
   return result
 }
 

@@ -5,8 +5,8 @@
 // exceeded, no IndexedDB), removes the faults, replays again, and counts actions made against
 // actions the server's handler ran. Required: 0 lost and 0 duplicated.
 //
-// FAULT_SEED=<n> picks the schedules (default below), FAULT_TRIALS=<n> how many (default 120),
-// FAULT_TRIAL=<n> runs that one trial alone. Totals go to test-results/faults.json.
+// FAULT_SEED=<n> picks the schedules (default below), FAULT_TRIALS=<n> how many (default 100),
+// FAULT_TRIAL=<n> runs that one trial alone, FAULT_LANES=<n> runs n trials side by side. Totals go to test-results/faults.json.
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { runTrial, replayHint, type TrialResult } from './fault-trial.ts'
 import { schedule, type Schedule } from './fault-schedule.ts'
@@ -14,7 +14,8 @@ import { expect, test } from './fixtures.ts'
 
 const SEED = Number(process.env.FAULT_SEED ?? 20261122)
 const ONLY = process.env.FAULT_TRIAL === undefined ? undefined : Number(process.env.FAULT_TRIAL)
-const TRIALS = ONLY === undefined ? Number(process.env.FAULT_TRIALS ?? 120) : 1
+const TRIALS = ONLY === undefined ? Number(process.env.FAULT_TRIALS ?? 100) : 1
+const LANES = Number(process.env.FAULT_LANES ?? 1)
 const BATCH = 10
 const DIR = 'test-results/faults'
 const batches = Math.ceil(TRIALS / BATCH)
@@ -42,9 +43,16 @@ test.describe('fault trials: every action kept, each run once', () => {
       test.setTimeout(20_000 * trials.length)
       if (b == 0) rmSync(DIR, { recursive: true, force: true })
       mkdirSync(DIR, { recursive: true })
+      await request.post(`${server}/test/reset`)
       const results: TrialResult[] = []
       try {
-        for (const trial of trials) results.push(await runTrial(browser, request, server, schedule(SEED, trial)))
+        // FAULT_LANES trials at a time (default 1), each in its own context.
+        const queue = [...trials]
+        const lane = async () => {
+          for (let trial = queue.shift(); trial !== undefined; trial = queue.shift()) results.push(await runTrial(browser, request, server, schedule(SEED, trial)))
+        }
+        await Promise.all(Array.from({ length: LANES }, lane))
+        results.sort((x, y) => x.trial - y.trial)
       } finally {
         writeFileSync(`${DIR}/batch-${b}.json`, JSON.stringify({ seed: SEED, trials: TRIALS, results }))
       }
@@ -89,6 +97,7 @@ test.describe('fault trials: every action kept, each run once', () => {
       clientDoubleSends: sum((r) => r.doubleSends),
       avoidableClientDoubleSends: sum((r) => r.avoidableDoubleSends),
       nudgedRecoveries: sum((r) => r.nudged),
+      sessionCookieLostInRecovery: sum((r) => r.sessionLost ?? 0),
       trialsWithProblems: results.filter((r) => r.problems.length).length,
       msPerTrial: Math.round(sum((r) => r.ms) / Math.max(1, results.length)),
       byFault,

@@ -40,8 +40,9 @@ const state = {
   requests: [] as { path: string; key: string | null; status: number; replayed: boolean }[],
 }
 // Statuses for the next replays (requests with an Idempotency-Key) to get, before the login wall and
-// the idempotency layer: a server failing before the handler runs (POST /test/fail).
-let failNext: number[] = []
+// the idempotency layer: a server failing before the handler runs (POST /test/fail). By path prefix,
+// so that concurrent fault trials (paths /api/fault/t<trial>-<n>) each get their own.
+const failNext = new Map<string, number[]>()
 
 const app = new Hono()
 app.use(session({ store: memoryStore() }))
@@ -90,7 +91,7 @@ app.use('/api/*', async (c, next) => {
   if (key !== undefined) state.arrivals.push({ key, path })
   const entry = { path, key: key ?? null, status: 0, replayed: false }
   state.requests.push(entry)
-  const fail = key === undefined ? undefined : failNext.shift()
+  const fail = key === undefined ? undefined : [...failNext].find(([prefix]) => path.startsWith(prefix))?.[1].shift()
   if (fail !== undefined) {
     entry.status = fail
     return c.json({ injected: true }, fail as 500)
@@ -128,11 +129,12 @@ app.post('/test/reset', (c) => {
   state.arrivals = []
   state.runs = []
   state.requests = []
-  failNext = []
+  failNext.clear()
   return c.json({ ok: true })
 })
 app.post('/test/fail', async (c) => {
-  failNext = ((await c.req.json()) as { statuses: number[] }).statuses
+  const { prefix, statuses } = (await c.req.json()) as { prefix: string; statuses: number[] }
+  failNext.set(prefix, statuses)
   return c.json({ ok: true })
 })
 
