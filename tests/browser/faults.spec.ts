@@ -15,7 +15,7 @@ import { expect, test } from './fixtures.ts'
 const SEED = Number(process.env.FAULT_SEED ?? 20261122)
 const ONLY = process.env.FAULT_TRIAL === undefined ? undefined : Number(process.env.FAULT_TRIAL)
 const TRIALS = ONLY === undefined ? Number(process.env.FAULT_TRIALS ?? 100) : 1
-const LANES = Number(process.env.FAULT_LANES ?? 1)
+const LANES = Number(process.env.FAULT_LANES ?? 2)
 const BATCH = 10
 const DIR = 'test-results/faults'
 const batches = Math.ceil(TRIALS / BATCH)
@@ -46,7 +46,7 @@ test.describe('fault trials: every action kept, each run once', () => {
       await request.post(`${server}/test/reset`)
       const results: TrialResult[] = []
       try {
-        // FAULT_LANES trials at a time (default 1), each in its own context.
+        // FAULT_LANES trials at a time (default 2), each in its own context: a trial mostly waits on the network and timers.
         const queue = [...trials]
         const lane = async () => {
           for (let trial = queue.shift(); trial !== undefined; trial = queue.shift()) results.push(await runTrial(browser, request, server, schedule(SEED, trial)))
