@@ -51,8 +51,8 @@ const MAX_COOKIE_BYTES = 4096
 /** Hono (and RFC 6265bis) cap Max-Age at 400 days. */
 const MAX_AGE_LIMIT = 400 * 24 * 60 * 60
 
-const handles = new WeakMap<Session, SessionHandle>()
-const configs = new WeakMap<Session, SessionConfig>()
+/** Per-request internals, keyed by the public session object. */
+const internals = new WeakMap<Session, { handle: SessionHandle; config: SessionConfig; loadedKey: string | null }>()
 
 interface SessionConfig {
   store: SessionStore | CookieSessionStore
@@ -64,14 +64,14 @@ interface SessionConfig {
 
 /** backward-internal: the handle behind a session (login and logout write reserved keys through it). */
 export function sessionHandle(session: Session): SessionHandle {
-  const handle = handles.get(session)
+  const handle = internals.get(session)?.handle
   if (handle === undefined) throw new BackwardError('CONFIG', '[backward] This session was not created by session(). Add app.use(session({ store })) before this route.')
   return handle
 }
 
 /** backward-internal: the settled options of the middleware that made this session. */
 export function sessionConfig(session: Session): SessionConfig {
-  return configs.get(session)!
+  return internals.get(session)!.config
 }
 
 /**
@@ -89,13 +89,13 @@ export function session(options: SessionOptions): MiddlewareHandler {
   return async function session(c, next) {
     const raw = getCookie(c, cookie.name)
     let handle: SessionHandle
+    let loadedKey: string | null
     try {
-      handle = await open(store, raw, policy)
+      ;({ handle, loadedKey } = await open(store, raw, policy))
     } catch (error) {
       return storeUnavailable(c, error, config.onStoreError)
     }
-    handles.set(handle.session, handle)
-    configs.set(handle.session, config)
+    internals.set(handle.session, { handle, config, loadedKey })
     c.set('session', handle.session)
 
     await next()
@@ -154,15 +154,22 @@ function settle(options: SessionOptions): SessionConfig {
   }
 }
 
-async function open(store: SessionStore | CookieSessionStore, raw: string | undefined, policy: SessionPolicy): Promise<SessionHandle> {
+async function open(store: SessionStore | CookieSessionStore, raw: string | undefined, policy: SessionPolicy): Promise<{ handle: SessionHandle; loadedKey: string | null }> {
   if (isCookieStore(store)) {
     const data = raw === undefined ? null : await store.unseal(raw)
-    return createSessionHandle(null, data, policy)
+    return { handle: createSessionHandle(null, data, policy), loadedKey: null }
   }
   // A value that is not shaped like our ids is never looked up: nothing hostile reaches the store.
-  if (!isSessionId(raw)) return createSessionHandle(null, null, policy)
-  const data = await store.load(await hashKey(raw))
-  return createSessionHandle(raw, data, policy)
+  if (!isSessionId(raw)) return { handle: createSessionHandle(null, null, policy), loadedKey: null }
+  const loadedKey = await hashKey(raw)
+  const data = await store.load(loadedKey)
+  return { handle: createSessionHandle(raw, data, policy), loadedKey }
+}
+
+/** The store key of an id, reusing the one computed at load time. */
+function keyOf(session: Session, id: string): Promise<string> | string {
+  const internal = internals.get(session)
+  return internal !== undefined && internal.loadedKey !== null && internal.handle.loadedId === id ? internal.loadedKey : hashKey(id)
 }
 
 async function commit(c: Context, handle: SessionHandle, incomingId: string | undefined, config: SessionConfig): Promise<void> {
@@ -170,15 +177,16 @@ async function commit(c: Context, handle: SessionHandle, incomingId: string | un
   const { session: s } = handle
   const { store } = config
   // A flushed or cycled session's old record goes whatever the status: logout must stick.
-  if (!isCookieStore(store)) for (const id of handle.retiredIds) await store.delete(await hashKey(id))
+  if (!isCookieStore(store)) for (const id of handle.retiredIds) await store.delete(await keyOf(s, id))
 
   if (hadCookie && s.isEmpty()) {
-    appendVary(c)
-    setCookieHeader(c, config, '', 0)
+    writeHeaders(c, cookieHeader(c, config, '', 0), true, false)
     return
   }
-  if (s.accessed) appendVary(c)
-  if (c.res.status >= 500 || s.isEmpty()) return
+  if (c.res.status >= 500 || s.isEmpty()) {
+    if (s.accessed) writeHeaders(c, null, true, false)
+    return
+  }
 
   const age = s.getExpiryAge()
   const expiresAt = config.policy.now() + age * 1000
@@ -195,17 +203,17 @@ async function commit(c: Context, handle: SessionHandle, incomingId: string | un
   } else if (handle.stored && s.key !== null && s.key !== incomingId) {
     value = s.key // saved mid-request under a new id (saveSessionNow): the browser still needs it
   } else {
+    if (s.accessed) writeHeaders(c, null, true, false)
     return
   }
-  setCookieHeader(c, config, value, s.getExpireAtBrowserClose() ? undefined : age)
-  headersOf(c).set('Cache-Control', 'no-store')
+  writeHeaders(c, cookieHeader(c, config, value, s.getExpireAtBrowserClose() ? undefined : age), s.accessed, true)
 }
 
 async function save(store: SessionStore, handle: SessionHandle, expiresAt: number): Promise<string> {
   const data: SessionData = handle.snapshot()
   if (handle.stored) {
     const id = handle.session.key!
-    const key = await hashKey(id)
+    const key = await keyOf(handle.session, id)
     const ok = !handle.session.modified && store.touch !== undefined ? await store.touch(key, expiresAt) : await store.update(key, data, expiresAt)
     if (!ok) throw new BackwardError('SESSION_INTERRUPTED', '[backward] The session was deleted before the request completed.')
     handle.markStored()
@@ -220,15 +228,27 @@ async function save(store: SessionStore, handle: SessionHandle, expiresAt: numbe
   return id
 }
 
-/** The response's headers, copying the response first when they are immutable (a proxied `fetch()` answer). */
-function headersOf(c: Context): Headers {
+/**
+ * Writes the response phase's headers in one go: the cookie, `Vary: Cookie` when the session was read,
+ * `Cache-Control: no-store` when a cookie is set. A proxied `fetch()` answer has immutable headers:
+ * it is copied once, then written.
+ */
+function writeHeaders(c: Context, cookie: string | null, vary: boolean, noStore: boolean): void {
+  const write = (headers: Headers) => {
+    if (vary) {
+      const current = headers.get('Vary')
+      if (current === null) headers.set('Vary', 'Cookie')
+      else if (!/(^|,)\s*(cookie|\*)\s*(,|$)/i.test(current)) headers.set('Vary', `${current}, Cookie`)
+    }
+    if (cookie !== null) headers.append('Set-Cookie', cookie)
+    if (noStore) headers.set('Cache-Control', 'no-store')
+  }
   try {
-    c.res.headers.set('Vary', c.res.headers.get('Vary') ?? '')
-    if (c.res.headers.get('Vary') === '') c.res.headers.delete('Vary')
+    write(c.res.headers)
   } catch {
     c.res = new Response(c.res.body, c.res)
+    write(c.res.headers)
   }
-  return c.res.headers
 }
 
 /**
@@ -240,28 +260,20 @@ export async function saveSessionNow(session: Session): Promise<void> {
   const config = sessionConfig(session)
   const { store } = config
   if (isCookieStore(store) || session.isEmpty()) return
-  for (const id of handle.retiredIds) await store.delete(await hashKey(id))
+  for (const id of handle.retiredIds) await store.delete(await keyOf(session, id))
   await save(store, handle, config.policy.now() + session.getExpiryAge() * 1000)
 }
 
-function appendVary(c: Context): void {
-  const headers = headersOf(c)
-  const vary = headers.get('Vary')
-  if (vary === null) headers.set('Vary', 'Cookie')
-  else if (!/(^|,)\s*(cookie|\*)\s*(,|$)/i.test(vary)) headers.set('Vary', `${vary}, Cookie`)
-}
-
-/** `maxAge` undefined gives a browser-length cookie; 0 deletes it. */
-function setCookieHeader(c: Context, config: SessionConfig, value: string, maxAge: number | undefined): void {
+/** The Set-Cookie value; `maxAge` undefined gives a browser-length cookie, 0 deletes it. */
+function cookieHeader(c: Context, config: SessionConfig, value: string, maxAge: number | undefined): string {
   const { name, path, domain, httpOnly, sameSite, secure } = config.cookie
-  const header = generateCookie(name, value, {
+  return generateCookie(name, value, {
     path,
     httpOnly,
-    secure: secure ?? new URL(c.req.url).protocol === 'https:',
+    secure: secure ?? c.req.url.startsWith('https:'),
     ...(domain !== undefined ? { domain } : {}),
     ...(sameSite !== false ? { sameSite } : {}),
     // A deletion carries the epoch as Expires, like Django, so every browser drops it at once.
     ...(maxAge !== undefined ? { maxAge: Math.max(0, maxAge), expires: new Date(maxAge > 0 ? config.policy.now() + maxAge * 1000 : 0) } : {}),
   })
-  headersOf(c).append('Set-Cookie', header)
 }
