@@ -1,5 +1,6 @@
 import { BackwardError } from '../../shared/errors.ts'
 import { fromBase64Url, toBase64Url } from '../base64url.ts'
+import { createAead } from '../aead.ts'
 import { decodeData, encodeData, type SessionData } from '../store.ts'
 
 /** Options for {@link cookieStore}. */
@@ -26,12 +27,12 @@ export interface CookieSessionStore {
 }
 
 const PREFIX = 'b1.'
-const IV_BYTES = 12
 /** A sealed value longer than a cookie can be is not worth decrypting. */
 const MAX_SEALED_LENGTH = 4096
 /** Clock skew tolerated on the issued-at time, in milliseconds. */
 const SKEW_MS = 60_000
-const AAD = new TextEncoder().encode('backward cookie session v1')
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
 
 /**
  * Builds a cookie store. Keys are derived once (HKDF-SHA-256) from each secret.
@@ -49,56 +50,28 @@ export function cookieStore(options: CookieStoreOptions): CookieSessionStore {
     }
   }
   const now = options.now ?? Date.now
-  let keys: Promise<CryptoKey[]> | undefined
-  const getKeys = () => (keys ??= Promise.all(secrets.map(deriveKey)))
+  const aead = createAead(secrets)
 
   return {
     kind: 'cookie',
     async seal(data, expiresAt) {
-      const [key] = await getKeys()
-      const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES))
-      const plain = new TextEncoder().encode(encodeData({ iat: now(), exp: expiresAt, d: data }))
-      const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: AAD }, key!, plain))
-      const out = new Uint8Array(IV_BYTES + sealed.length)
-      out.set(iv)
-      out.set(sealed, IV_BYTES)
-      return PREFIX + toBase64Url(out)
+      return PREFIX + toBase64Url(await aead.seal(encoder.encode(encodeData({ iat: now(), exp: expiresAt, d: data }))))
     },
     async unseal(value) {
       if (typeof value !== 'string' || !value.startsWith(PREFIX) || value.length > MAX_SEALED_LENGTH) return null
       const bytes = fromBase64Url(value.slice(PREFIX.length))
-      if (bytes === null || bytes.length < IV_BYTES + 16) return null
-      const iv = bytes.subarray(0, IV_BYTES)
-      const body = bytes.subarray(IV_BYTES)
-      for (const key of await getKeys()) {
-        let plain: ArrayBuffer
-        try {
-          plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv, additionalData: AAD }, key, body)
-        } catch {
-          continue // wrong key or tampered: try the next secret
-        }
-        const payload = decodeData(new TextDecoder().decode(plain))
-        if (payload === null) return null
-        const { iat, exp, d } = payload
-        const t = now()
-        if (typeof iat !== 'number' || typeof exp !== 'number' || iat > t + SKEW_MS || exp <= t) return null
-        if (typeof d !== 'object' || d === null || Array.isArray(d)) return null
-        return d as SessionData
-      }
-      return null
+      if (bytes === null) return null
+      const plain = await aead.open(bytes)
+      if (plain === null) return null
+      const payload = decodeData(decoder.decode(plain))
+      if (payload === null) return null
+      const { iat, exp, d } = payload
+      const t = now()
+      if (typeof iat !== 'number' || typeof exp !== 'number' || iat > t + SKEW_MS || exp <= t) return null
+      if (typeof d !== 'object' || d === null || Array.isArray(d)) return null
+      return d as SessionData
     },
   }
-}
-
-async function deriveKey(secret: string): Promise<CryptoKey> {
-  const material = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), 'HKDF', false, ['deriveKey'])
-  return crypto.subtle.deriveKey(
-    { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: new TextEncoder().encode('backward cookie session key') },
-    material,
-    { name: 'AES-GCM', length: 256 },
-    false,
-    ['encrypt', 'decrypt'],
-  )
 }
 
 /** True when `store` is a cookie store rather than a server-side `SessionStore`. */
