@@ -305,9 +305,9 @@ export async function runTrial(browser: Browser, control: APIRequestContext, ser
     } else if (!live.url().includes('/app')) await open(live, '/app')
     for (let round = 0; (await pendingCount(live)) > 0; round++) {
       if (round == 10) throw new Error(`queue not empty after ${round} replays: ${await pendingCount(live)} left`)
-      // A replay request still on its way when this recovery logged in again comes back with the retired
-      // session's answer: a 401, and a Set-Cookie that deletes the session cookie (session() clears the
-      // cookie of a request whose session is gone). The actions stay queued, as they should after a
+      // A replay request already at the server when this recovery logged in again can come back with
+      // the retired session's answer: a 401, and a Set-Cookie that deletes the session cookie (session()
+      // clears the cookie of a request whose session is gone, as Django does). The actions stay queued, as they should after a
       // 401; a real user would log in again, and so does this test. Counted: `sessionLost`.
       if (!(await context.cookies()).some((c) => c.name == 'sessionid')) {
         sessionLost++
