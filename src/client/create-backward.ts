@@ -102,7 +102,10 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     // Unique in this instance, so it orders requests made in the same millisecond too.
     const createdAt = (last = Math.max(now(), last + 1))
     const form = init?.body instanceof FormData ? [...init.body] : null
-    const copy = request.clone()
+    // Cloning tees the body stream, which makes the browser upload it as a stream (slow). A body
+    // given as a value (string, bytes, Blob, FormData…) is rebuilt from `init` on a 401 instead;
+    // only a Request or a stream body, which can be read once, is cloned up front.
+    const copy = input instanceof Request || init?.body instanceof ReadableStream ? request.clone() : 0
     const step = (async () => {
       const response = await send(request)
       const problem =
@@ -110,18 +113,19 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
           ? parseLoginRequired(await response.clone().json().catch(noop))
           : null
       if (!(problem || (isLoginRequired && (await isLoginRequired(response))))) return { response }
+      const source = copy || new Request(request.url, init)
       const action: BackwardAction = {
         version: 1,
         id: randomId(),
-        method: copy.method,
-        url: copy.url,
-        headers: keptHeaders(copy.headers, allowedHeaders, !!form),
-        body: await captureBody(copy, form, maxBodyBytes).catch((error: BackwardError) => {
+        method: source.method,
+        url: source.url,
+        headers: keptHeaders(source.headers, allowedHeaders, !!form),
+        body: await captureBody(source, form, maxBodyBytes).catch((error: BackwardError) => {
           emit('error', { error })
           throw error
         }),
-        credentials: copy.credentials,
-        mode: copy.mode,
+        credentials: source.credentials,
+        mode: source.mode,
         createdAt,
         expiresAt: createdAt + ttl * 1000,
         returnTo: location.href,

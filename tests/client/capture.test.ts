@@ -162,6 +162,21 @@ describe('body kinds', () => {
     expect([action!.method, textOf(action!.body as ArrayBuffer)]).toEqual(['PATCH', 'patch body'])
   })
 
+  it('keeps a stream body replayable (cloned before sending, since a stream reads once)', async () => {
+    const { bw } = await page()
+    const body = new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode('streamed')), c.close()) })
+    await bw.fetch('/api/stream', { method: 'POST', body, duplex: 'half' } as RequestInit)
+    const [action] = await bw.pending()
+    expect(textOf(action!.body as ArrayBuffer)).toBe('streamed')
+  })
+
+  it('a value body is sent as given and rebuilt from init on a 401', async () => {
+    const { bw } = await page()
+    await bw.fetch('/api/x', { method: 'POST', body: JSON.stringify({ a: 1 }), headers: { 'content-type': 'application/json' } })
+    const [action] = await bw.pending()
+    expect([textOf(action!.body as ArrayBuffer), action!.headers]).toEqual(['{"a":1}', [['content-type', 'application/json']]])
+  })
+
   it('stores a bodyless unsafe request with a null body', async () => {
     const { bw } = await page()
     await bw.fetch('/api/x', { method: 'DELETE' })
