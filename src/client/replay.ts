@@ -68,13 +68,17 @@ export async function replayQueue(ctx: ReplayContext, user: string | null, stale
       if (response && ctx.waiting.has(action.id)) ctx.waiting.set(action.id, response)
       // Still logged out: keep everything, in order, for the next login.
       if (response?.status == 401 || (response && (await ctx.options.isLoginRequired?.(response)))) return
-      // The network, a first run of the same key still going (409), a rate limit or a server
-      // error: the action stays, in order, and is tried again later, up to maxAttempts.
+      // The network, a timeout, a first run of the same key still going (409), a rate limit, a
+      // gateway or a store outage (503): transient, so the action is never dropped for it. It stays,
+      // in order; retries are scheduled up to maxAttempts, then it waits for the next replay()
+      // or login. Any other 5xx is retried up to maxAttempts, then dropped with `failed`.
       const status = response?.status ?? 0
-      retry = !(status && status < 500 && status != 409 && status != 429)
-      if (retry && ++action.attempts < ctx.maxAttempts) {
-        await store((s) => s.set(action.id, action), action)
-        ctx.retry(action.attempts)
+      const transient = !status || /^(408|409|425|429|502|503|504)$/.test('' + status)
+      retry = transient || status >= 500
+      if (retry && (++action.attempts < ctx.maxAttempts || transient)) {
+        // A full disk only loses the attempt count; the action itself is already saved.
+        await store((s) => s.set(action.id, action), action).catch(() => {})
+        if (action.attempts < ctx.maxAttempts) ctx.retry(action.attempts)
         return
       }
     }

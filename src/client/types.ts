@@ -70,6 +70,7 @@ export interface LoginRequiredInfo {
  * bw.on('failed', ({ action, reason }) => reason == 'user-mismatch' && console.warn('dropped', action.url))
  */
 export type FailReason = 'user-mismatch' | 'vetoed' | 'network' | 'server'
+// 'network' is kept for compatibility: network failures no longer drop an action.
 
 /**
  * Event names and what their listeners receive (as properties of the event object).
@@ -156,7 +157,10 @@ export interface CreateBackwardOptions {
    */
   maxBodyBytes?: number
   /**
-   * Replays that may end in a network failure or a 409/429/5xx before the action is dropped.
+   * Automatic retries of a replay that failed. A transient failure (the network, 408, 409, 425, 429,
+   * 502, 503, 504) never drops the action: after this many attempts backward stops retrying by itself
+   * and the action waits for the next `replay()` or login (call `bw.replay()` on the window's `online`
+   * event, for example). Any other 5xx drops the action at this count, with a `failed` event.
    * @default 5
    */
   maxAttempts?: number

@@ -101,26 +101,42 @@ describe('replay', () => {
     expect(names(nextEvents)).toEqual(['replayed', 'replayed'])
   })
 
-  it('drops the action with failed/network at maxAttempts, then goes on', async () => {
+  it('a network failure never drops the action: at maxAttempts it stops retrying by itself and waits for the next replay', async () => {
+    let down = true
+    const retryDelay = vi.fn(() => 1e9)
     const { next, nextEvents } = await queued(['/api/a', '/api/b'], {
       maxAttempts: 2,
-      retryDelay: () => 1e9,
+      retryDelay,
       fetch: async (request) => {
-        if (request.url.endsWith('/a') && request.headers.has(IDEMPOTENCY_HEADER)) throw new TypeError('Failed to fetch')
+        if (down && request.url.endsWith('/a') && request.headers.has(IDEMPOTENCY_HEADER)) throw new TypeError('Failed to fetch')
         return fetch(request)
       },
     })
     api.loggedIn = true
     await next.replay()
-    expect(nextEvents).toEqual([])
     await next.replay()
-    expect(names(nextEvents)).toEqual(['failed', 'replayed'])
-    expect(nextEvents[0]![1]).toMatchObject({ reason: 'network' })
-    expect((nextEvents[0]![1] as { error: unknown }).error).toBeInstanceOf(TypeError)
+    await next.replay()
+    expect(nextEvents).toEqual([])
+    expect(retryDelay).toHaveBeenCalledTimes(1) // scheduled after attempt 1 only
+    expect((await next.pending()).map((a) => [a.url.split('/').pop(), a.attempts])).toEqual([['a', 3], ['b', 0]])
+    down = false
+    await next.replay()
+    expect(names(nextEvents)).toEqual(['replayed', 'replayed'])
     expect(await next.pending()).toEqual([])
   })
 
-  it.each([500, 503, 409, 429])('a %i keeps the action and retries; at maxAttempts it fails with the response', async (status) => {
+  it.each([409, 429, 502, 503, 504])('a %i is transient: the action stays queued past maxAttempts', async (status) => {
+    const { next, nextEvents } = await queued(['/api/a'], { maxAttempts: 2, retryDelay: () => 1e9 })
+    api.loggedIn = true
+    api.status = status
+    await next.replay()
+    await next.replay()
+    await next.replay()
+    expect(nextEvents).toEqual([])
+    expect((await next.pending())[0]!.attempts).toBe(3)
+  })
+
+  it.each([500, 501, 505])('a %i is retried; at maxAttempts it fails with the response and leaves the queue', async (status) => {
     const { next, nextEvents } = await queued(['/api/a'], { maxAttempts: 2, retryDelay: () => 1e9 })
     api.loggedIn = true
     api.status = status
