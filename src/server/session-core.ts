@@ -64,6 +64,8 @@ export interface SessionHandle {
   session: Session
   /** The id the request came with (only when it loaded a live record). */
   readonly loadedId: string | null
+  /** True when the request brought a live session (a stored record, or a valid sealed cookie). */
+  readonly loaded: boolean
   /** Ids whose records must be deleted (after flush or cycleKey). */
   readonly retiredIds: readonly string[]
   /** Data as a plain object for the store. */
@@ -260,6 +262,7 @@ export function createSessionHandle(id: string | null, loaded: SessionData | nul
   return {
     session,
     loadedId: currentId,
+    loaded: loaded !== null,
     retiredIds,
     get stored() {
       return stored

@@ -173,13 +173,15 @@ function keyOf(session: Session, id: string): Promise<string> | string {
 }
 
 async function commit(c: Context, handle: SessionHandle, incomingId: string | undefined, config: SessionConfig): Promise<void> {
-  const hadCookie = incomingId !== undefined
   const { session: s } = handle
   const { store } = config
   // A flushed or cycled session's old record goes whatever the status: logout must stick.
   if (!isCookieStore(store)) for (const id of handle.retiredIds) await store.delete(await keyOf(s, id))
 
-  if (hadCookie && s.isEmpty()) {
+  // Only a session this request loaded and emptied deletes the cookie (Django deletes whenever the
+  // request had one). A stale cookie is never adopted anyway, and deleting it would race: a slow
+  // request carrying an id that a concurrent login just retired would delete the new cookie.
+  if (handle.loaded && s.isEmpty()) {
     writeHeaders(c, cookieHeader(c, config, '', 0), true, false)
     return
   }

@@ -83,6 +83,31 @@ describe('session() middleware', () => {
     expect(await (await app.request('/read', { headers: { Cookie: jar.header() } })).json()).toEqual({})
   })
 
+  it('a request carrying an id retired by a concurrent login does not delete the new cookie', async () => {
+    const store = memoryStore()
+    const app = makeApp(store, {
+      '/anon': (c) => (c.var.session.set('cart', 1), c.text('ok')),
+      '/read': (c) => c.json(c.var.session.get('cart') ?? null),
+      '/cycle': (c) => (c.var.session.cycleKey(), c.text('rotated')),
+    })
+    const jar = createJar()
+    jar.store(await app.request('/anon'))
+    const old = jar.header()
+    jar.store(await app.request('/cycle', { headers: { Cookie: old } })) // the login rotated the id
+    const fresh = jar.cookies.get('sessionid')
+    // A request sent before the login finished is processed after it, with the old cookie.
+    const res = await app.request('/read', { headers: { Cookie: old } })
+    expect(res.headers.getSetCookie()).toEqual([]) // no deletion that would log the person out
+    jar.store(res)
+    expect(jar.cookies.get('sessionid')).toBe(fresh)
+  })
+
+  it('a stale or unknown cookie is left alone, not deleted, when nothing is saved', async () => {
+    const app = makeApp(memoryStore(), { '/': (c) => (c.var.session.flush(), c.text('ok')) })
+    const res = await app.request('/', { headers: { Cookie: `sessionid=${'A'.repeat(43)}` } })
+    expect(res.headers.getSetCookie()).toEqual([])
+  })
+
   it('a store outage answers 503 problem+json, and recovers when the store returns', async () => {
     let down = false
     const inner = memoryStore()
