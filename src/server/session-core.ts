@@ -96,196 +96,255 @@ function assertJsonValue(value: unknown): void {
   }
 }
 
+/** One request's session state. Methods live once, on shared prototypes: a request allocates this and two small objects. */
+interface State {
+  data: Map<string, unknown>
+  currentId: string | null
+  stored: boolean
+  accessed: boolean
+  modified: boolean
+  retiredIds: string[]
+  policy: SessionPolicy
+  onFirstAccess: (() => void) | undefined
+}
+
+const STATE = Symbol('backward.session')
+type WithState = { [STATE]: State }
+
+function read(st: State): Map<string, unknown> {
+  if (!st.accessed) {
+    st.accessed = true
+    st.onFirstAccess?.()
+  }
+  return st.data
+}
+
+function write(st: State): Map<string, unknown> {
+  read(st)
+  st.modified = true
+  return st.data
+}
+
+function guard(st: State, key: string): void {
+  assertKey(key)
+  if (st.policy.guardReserved && reserved(key)) {
+    throw new BackwardError('RESERVED_KEY', `[backward] Session keys that start with "_" are reserved for backward; rename "${key.slice(0, 40)}".`)
+  }
+}
+
+function retire(st: State): void {
+  if (st.currentId !== null && st.stored) st.retiredIds.push(st.currentId)
+  st.stored = false
+}
+
+function expiryAge(st: State, expiry: unknown): number {
+  if (typeof expiry === 'number' && expiry !== 0) return expiry
+  if (typeof expiry === 'string') {
+    const at = Date.parse(expiry)
+    if (Number.isFinite(at)) return Math.floor((at - st.policy.now()) / 1000)
+  }
+  return st.policy.maxAge
+}
+
+function missing(key: string, detail = ''): BackwardError {
+  return new BackwardError('MISSING_KEY', `[backward] The session has no key "${key.slice(0, 40)}"${detail}.`)
+}
+
+const sessionPrototype: Session & ThisType<Session & WithState> = {
+  get key() {
+    return (this as WithState)[STATE].currentId
+  },
+  get accessed() {
+    return (this as WithState)[STATE].accessed
+  },
+  get modified() {
+    return (this as WithState)[STATE].modified
+  },
+  get(key: string, fallback?: unknown) {
+    assertKey(key)
+    const map = read(this[STATE])
+    return map.has(key) ? map.get(key) : fallback
+  },
+  set(key, value) {
+    const st = this[STATE]
+    guard(st, key)
+    assertJsonValue(value)
+    write(st).set(key, value)
+  },
+  delete(key) {
+    const st = this[STATE]
+    guard(st, key)
+    if (!read(st).has(key)) throw missing(key)
+    write(st).delete(key)
+  },
+  has(key) {
+    assertKey(key)
+    return read(this[STATE]).has(key)
+  },
+  pop: function pop(this: WithState, key: string, ...fallback: unknown[]) {
+    const st = this[STATE]
+    guard(st, key)
+    const map = read(st)
+    if (map.has(key)) {
+      const value = map.get(key)
+      write(st).delete(key)
+      return value
+    }
+    if (fallback.length === 0) throw missing(key, ' and pop() got no default')
+    return fallback[0]
+  } as Session['pop'],
+  setDefault(key, value) {
+    const st = this[STATE]
+    guard(st, key)
+    const map = read(st)
+    if (map.has(key)) return map.get(key) as typeof value
+    assertJsonValue(value)
+    write(st).set(key, value)
+    return value
+  },
+  update(values) {
+    const st = this[STATE]
+    const entries = Object.entries(values)
+    for (const [key, value] of entries) {
+      guard(st, key)
+      assertJsonValue(value)
+    }
+    const map = write(st)
+    for (const [key, value] of entries) map.set(key, value)
+  },
+  clear() {
+    write(this[STATE]).clear()
+  },
+  keys() {
+    return [...read(this[STATE]).keys()]
+  },
+  values() {
+    return [...read(this[STATE]).values()]
+  },
+  entries() {
+    return [...read(this[STATE]).entries()]
+  },
+  isEmpty() {
+    const st = this[STATE]
+    return st.currentId === null && st.data.size === 0
+  },
+  flush() {
+    const st = this[STATE]
+    write(st).clear()
+    retire(st)
+    st.currentId = null
+  },
+  cycleKey() {
+    const st = this[STATE]
+    read(st)
+    retire(st)
+    st.currentId = newSessionId()
+    st.modified = true
+  },
+  setExpiry(value) {
+    const st = this[STATE]
+    if (value === null) {
+      write(st).delete(EXPIRY_KEY)
+      return
+    }
+    if (value instanceof Date) {
+      if (!Number.isFinite(value.getTime())) throw new TypeError('[backward] setExpiry: the Date is invalid.')
+      write(st).set(EXPIRY_KEY, value.toISOString())
+      return
+    }
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      throw new TypeError('[backward] setExpiry takes seconds, a Date, 0 (browser-length) or null (the global policy).')
+    }
+    write(st).set(EXPIRY_KEY, Math.trunc(value))
+  },
+  getExpiryAge() {
+    const st = this[STATE]
+    return expiryAge(st, st.data.get(EXPIRY_KEY))
+  },
+  getExpiryDate() {
+    const st = this[STATE]
+    const expiry = st.data.get(EXPIRY_KEY)
+    if (typeof expiry === 'string' && Number.isFinite(Date.parse(expiry))) return new Date(expiry)
+    return new Date(st.policy.now() + expiryAge(st, expiry) * 1000)
+  },
+  getExpireAtBrowserClose() {
+    const st = this[STATE]
+    const expiry = st.data.get(EXPIRY_KEY)
+    return expiry === undefined || expiry === null ? st.policy.expireAtBrowserClose : expiry === 0
+  },
+  setTestCookie() {
+    this.set(TEST_COOKIE_KEY, TEST_COOKIE_VALUE)
+  },
+  testCookieWorked() {
+    return this.get(TEST_COOKIE_KEY) === TEST_COOKIE_VALUE
+  },
+  deleteTestCookie() {
+    if (this[STATE].data.has(TEST_COOKIE_KEY)) this.delete(TEST_COOKIE_KEY)
+  },
+}
+
+interface HandleFields {
+  session: Session
+  loadedId: string | null
+  loaded: boolean
+  [STATE]: State
+}
+
+const handlePrototype: Omit<SessionHandle, 'session' | 'loadedId' | 'loaded'> & ThisType<HandleFields> = {
+  get retiredIds() {
+    return (this as unknown as HandleFields)[STATE].retiredIds
+  },
+  get stored() {
+    return (this as unknown as HandleFields)[STATE].stored
+  },
+  snapshot() {
+    // fromEntries defines own properties, so a "__proto__" key stays data, never a prototype.
+    return Object.fromEntries(this[STATE].data)
+  },
+  ensureId() {
+    const st = this[STATE]
+    return (st.currentId ??= newSessionId())
+  },
+  markStored() {
+    const st = this[STATE]
+    st.stored = true
+    st.modified = false
+    st.retiredIds.length = 0
+  },
+  setInternal(key, value) {
+    assertJsonValue(value)
+    write(this[STATE]).set(key, value)
+  },
+  deleteInternal(key) {
+    const st = this[STATE]
+    if (st.data.has(key)) write(st).delete(key)
+  },
+}
+
 /**
  * Builds a session around loaded data. `id` is the request's session id when its record loaded, else null.
+ * `onFirstAccess` runs once, when the data is first read or written.
  * @example
  * const handle = createSessionHandle(null, null, policy)
  */
-export function createSessionHandle(id: string | null, loaded: SessionData | null, policy: SessionPolicy): SessionHandle {
-  const data = new Map<string, unknown>(loaded === null ? [] : Object.entries(loaded))
-  let currentId = loaded === null ? null : id
-  let stored = currentId !== null
-  let accessed = false
-  let modified = false
-  const retiredIds: string[] = []
-
-  const read = () => {
-    accessed = true
-    return data
+export function createSessionHandle(id: string | null, loaded: SessionData | null, policy: SessionPolicy, onFirstAccess?: () => void): SessionHandle {
+  const currentId = loaded === null ? null : id
+  const state: State = {
+    data: loaded === null ? new Map() : new Map(Object.entries(loaded)),
+    currentId,
+    stored: currentId !== null,
+    accessed: false,
+    modified: false,
+    retiredIds: [],
+    policy,
+    onFirstAccess,
   }
-  const write = () => {
-    accessed = true
-    modified = true
-    return data
-  }
-  const guard = (key: string) => {
-    assertKey(key)
-    if (policy.guardReserved && reserved(key)) {
-      throw new BackwardError('RESERVED_KEY', `[backward] Session keys that start with "_" are reserved for backward; rename "${key.slice(0, 40)}".`)
-    }
-  }
-  const retire = () => {
-    if (currentId !== null && stored) retiredIds.push(currentId)
-    stored = false
-  }
-
-  function expiryAge(expiry: unknown): number {
-    if (typeof expiry === 'number' && expiry !== 0) return expiry
-    if (typeof expiry === 'string') {
-      const at = Date.parse(expiry)
-      if (Number.isFinite(at)) return Math.floor((at - policy.now()) / 1000)
-    }
-    return policy.maxAge
-  }
-
-  const session: Session = {
-    get key() {
-      return currentId
-    },
-    get accessed() {
-      return accessed
-    },
-    get modified() {
-      return modified
-    },
-    get(key: string, fallback?: unknown) {
-      assertKey(key)
-      const map = read()
-      return map.has(key) ? map.get(key) : fallback
-    },
-    set(key, value) {
-      guard(key)
-      assertJsonValue(value)
-      write().set(key, value)
-    },
-    delete(key) {
-      guard(key)
-      if (!read().has(key)) throw new BackwardError('MISSING_KEY', `[backward] The session has no key "${key.slice(0, 40)}".`)
-      write().delete(key)
-    },
-    has(key) {
-      assertKey(key)
-      return read().has(key)
-    },
-    pop: function pop(key: string, ...fallback: unknown[]) {
-      guard(key)
-      const map = read()
-      if (map.has(key)) {
-        const value = map.get(key)
-        write().delete(key)
-        return value
-      }
-      if (fallback.length === 0) throw new BackwardError('MISSING_KEY', `[backward] The session has no key "${key.slice(0, 40)}" and pop() got no default.`)
-      return fallback[0]
-    } as Session['pop'],
-    setDefault(key, value) {
-      guard(key)
-      const map = read()
-      if (map.has(key)) return map.get(key) as typeof value
-      assertJsonValue(value)
-      write().set(key, value)
-      return value
-    },
-    update(values) {
-      const entries = Object.entries(values)
-      for (const [key, value] of entries) {
-        guard(key)
-        assertJsonValue(value)
-      }
-      const map = write()
-      for (const [key, value] of entries) map.set(key, value)
-    },
-    clear() {
-      write().clear()
-    },
-    keys() {
-      return [...read().keys()]
-    },
-    values() {
-      return [...read().values()]
-    },
-    entries() {
-      return [...read().entries()]
-    },
-    isEmpty() {
-      return currentId === null && data.size === 0
-    },
-    flush() {
-      write().clear()
-      retire()
-      currentId = null
-    },
-    cycleKey() {
-      read()
-      retire()
-      currentId = newSessionId()
-      modified = true
-    },
-    setExpiry(value) {
-      if (value === null) {
-        write().delete(EXPIRY_KEY)
-        return
-      }
-      if (value instanceof Date) {
-        if (!Number.isFinite(value.getTime())) throw new TypeError('[backward] setExpiry: the Date is invalid.')
-        write().set(EXPIRY_KEY, value.toISOString())
-        return
-      }
-      if (typeof value !== 'number' || !Number.isFinite(value)) {
-        throw new TypeError('[backward] setExpiry takes seconds, a Date, 0 (browser-length) or null (the global policy).')
-      }
-      write().set(EXPIRY_KEY, Math.trunc(value))
-    },
-    getExpiryAge() {
-      return expiryAge(data.get(EXPIRY_KEY))
-    },
-    getExpiryDate() {
-      const expiry = data.get(EXPIRY_KEY)
-      if (typeof expiry === 'string' && Number.isFinite(Date.parse(expiry))) return new Date(expiry)
-      return new Date(policy.now() + expiryAge(expiry) * 1000)
-    },
-    getExpireAtBrowserClose() {
-      const expiry = data.get(EXPIRY_KEY)
-      return expiry === undefined || expiry === null ? policy.expireAtBrowserClose : expiry === 0
-    },
-    setTestCookie() {
-      session.set(TEST_COOKIE_KEY, TEST_COOKIE_VALUE)
-    },
-    testCookieWorked() {
-      return session.get(TEST_COOKIE_KEY) === TEST_COOKIE_VALUE
-    },
-    deleteTestCookie() {
-      if (data.has(TEST_COOKIE_KEY)) session.delete(TEST_COOKIE_KEY)
-    },
-  }
-
-  return {
-    session,
-    loadedId: currentId,
-    loaded: loaded !== null,
-    retiredIds,
-    get stored() {
-      return stored
-    },
-    snapshot() {
-      // fromEntries defines own properties, so a "__proto__" key stays data, never a prototype.
-      return Object.fromEntries(data)
-    },
-    ensureId() {
-      currentId ??= newSessionId()
-      return currentId
-    },
-    markStored() {
-      stored = true
-      modified = false
-      retiredIds.length = 0
-    },
-    setInternal(key, value) {
-      assertJsonValue(value)
-      write().set(key, value)
-    },
-    deleteInternal(key) {
-      if (data.has(key)) write().delete(key)
-    },
-  }
+  const session = Object.create(sessionPrototype) as Session & WithState
+  session[STATE] = state
+  const handle = Object.create(handlePrototype) as SessionHandle & HandleFields
+  handle.session = session
+  handle.loadedId = currentId
+  handle.loaded = loaded !== null
+  handle[STATE] = state
+  return handle
 }

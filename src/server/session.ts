@@ -51,8 +51,17 @@ const MAX_COOKIE_BYTES = 4096
 /** Hono (and RFC 6265bis) cap Max-Age at 400 days. */
 const MAX_AGE_LIMIT = 400 * 24 * 60 * 60
 
-/** Per-request internals, keyed by the public session object. */
-const internals = new WeakMap<Session, { handle: SessionHandle; config: SessionConfig; loadedKey: string | null }>()
+/**
+ * Per-request internals, on the public session object under a module-private symbol. (A WeakMap
+ * would do too, but one entry per request makes every garbage collection walk its ephemeron table.)
+ */
+const INTERNALS = Symbol('backward.internals')
+interface Internals {
+  handle: SessionHandle
+  config: SessionConfig
+  loadedKey: string | null
+}
+const internalsOf = (session: Session): Internals | undefined => (session as { [INTERNALS]?: Internals })[INTERNALS]
 
 interface SessionConfig {
   store: SessionStore | CookieSessionStore
@@ -64,14 +73,14 @@ interface SessionConfig {
 
 /** backward-internal: the handle behind a session (login and logout write reserved keys through it). */
 export function sessionHandle(session: Session): SessionHandle {
-  const handle = internals.get(session)?.handle
+  const handle = internalsOf(session)?.handle
   if (handle === undefined) throw new BackwardError('CONFIG', '[backward] This session was not created by session(). Add app.use(session({ store })) before this route.')
   return handle
 }
 
 /** backward-internal: the settled options of the middleware that made this session. */
 export function sessionConfig(session: Session): SessionConfig {
-  return internals.get(session)!.config
+  return internalsOf(session)!.config
 }
 
 /**
@@ -91,11 +100,14 @@ export function session(options: SessionOptions): MiddlewareHandler {
     let handle: SessionHandle
     let loadedKey: string | null
     try {
-      ;({ handle, loadedKey } = await open(store, raw, policy))
+      // `Vary: Cookie` is set as soon as the handler reads the session, before its response exists:
+      // a header added to a finished response costs far more (the server adapter re-encodes it).
+      const vary = () => c.finalized || c.header('Vary', 'Cookie', { append: true })
+      ;({ handle, loadedKey } = await open(store, raw, policy, vary))
     } catch (error) {
       return storeUnavailable(c, error, config.onStoreError)
     }
-    internals.set(handle.session, { handle, config, loadedKey })
+    ;(handle.session as { [INTERNALS]?: Internals })[INTERNALS] = { handle, config, loadedKey }
     c.set('session', handle.session)
 
     await next()
@@ -154,21 +166,21 @@ function settle(options: SessionOptions): SessionConfig {
   }
 }
 
-async function open(store: SessionStore | CookieSessionStore, raw: string | undefined, policy: SessionPolicy): Promise<{ handle: SessionHandle; loadedKey: string | null }> {
+async function open(store: SessionStore | CookieSessionStore, raw: string | undefined, policy: SessionPolicy, onFirstAccess: () => void): Promise<{ handle: SessionHandle; loadedKey: string | null }> {
   if (isCookieStore(store)) {
     const data = raw === undefined ? null : await store.unseal(raw)
-    return { handle: createSessionHandle(null, data, policy), loadedKey: null }
+    return { handle: createSessionHandle(null, data, policy, onFirstAccess), loadedKey: null }
   }
   // A value that is not shaped like our ids is never looked up: nothing hostile reaches the store.
-  if (!isSessionId(raw)) return { handle: createSessionHandle(null, null, policy), loadedKey: null }
+  if (!isSessionId(raw)) return { handle: createSessionHandle(null, null, policy, onFirstAccess), loadedKey: null }
   const loadedKey = await hashKey(raw)
   const data = await store.load(loadedKey)
-  return { handle: createSessionHandle(raw, data, policy), loadedKey }
+  return { handle: createSessionHandle(raw, data, policy, onFirstAccess), loadedKey }
 }
 
 /** The store key of an id, reusing the one computed at load time. */
 function keyOf(session: Session, id: string): Promise<string> | string {
-  const internal = internals.get(session)
+  const internal = internalsOf(session)
   return internal !== undefined && internal.loadedKey !== null && internal.handle.loadedId === id ? internal.loadedKey : hashKey(id)
 }
 
