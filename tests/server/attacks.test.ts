@@ -67,7 +67,7 @@ async function go(app: Hono, jar: Jar, path: string, init: RequestInit & { heade
 const logIn = (app: Hono, jar: Jar, username: string) => go(app, jar, '/login', { method: 'POST', headers: { ...NAV, ...FORM, Origin: ORIGIN }, body: `username=${username}` })
 
 describe('security: forged and stale cookies', () => {
-  it('a cookie sealed with the attacker\'s own secret, claiming to be admin, is refused and removed', async () => {
+  it('a cookie sealed with the attacker\'s own secret, claiming to be admin, is refused', async () => {
     const forged = await cookieStore({ secrets: ['an-attacker-chosen-secret-with-32-characters'] }).seal({ _auth_user_id: 'admin' }, Date.now() + 3_600_000)
     const { app, executed } = wall(cookieStore({ secrets: [SECRET] }))
     const res = await app.request('/me', { headers: { ...FETCH, Cookie: `sessionid=${forged}` } })
@@ -86,7 +86,7 @@ describe('security: forged and stale cookies', () => {
     expect((await app.request('/me', { headers: { ...FETCH, Cookie: `sessionid=${real}` } })).status).toBe(200)
   })
 
-  it('an old secret: logged in while it is listed, logged out (and the cookie deleted) once it is dropped', async () => {
+  it('an old secret: logged in while it is listed, logged out once it is dropped', async () => {
     const OLD = 'old-secret-old-secret-old-secret-old!'
     const NEW = 'new-secret-new-secret-new-secret-new!'
     const jar = createJar()
@@ -96,7 +96,9 @@ describe('security: forged and stale cookies', () => {
     const dropped = wall(cookieStore({ secrets: [NEW] })).app
     const res = await go(dropped, jar, '/me', { headers: FETCH })
     expect(res.status).toBe(401)
-    // The same request through a page that reads the session deletes the dead cookie.
+    // A page navigation with the dead cookie goes to the login page; the cookie is ignored, never
+    // adopted, and replaced by the next save (it is not deleted: see session.test.ts, a stale
+    // request must not delete the cookie a concurrent login just set).
     const page = await go(dropped, createJar({ sessionid: jar.cookies.get('sessionid') ?? '' }), '/me', { headers: NAV })
     expect(page.status).toBe(303)
   })
