@@ -1,6 +1,6 @@
 // One fault trial's plan, drawn from a seeded PRNG: the actions made while logged out, and the faults
 // their replay meets. Printed on failure, so that FAULT_SEED and FAULT_TRIAL replay it exactly.
-import { rng, trialSeed } from './prng.ts'
+import { rng, trialSeed } from '../helpers/prng.ts'
 
 /** A request body, as Node makes it and the page rebuilds it. Bytes travel as base64. */
 export type BodySpec =

@@ -1,17 +1,15 @@
-import { randomBytes } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import pg from 'pg'
 import { cachedStore } from '../../src/server/stores/cached.ts'
 import { memoryStore } from '../../src/server/stores/memory.ts'
 import { postgresStore } from '../../src/server/stores/postgres.ts'
 import type { SessionStore } from '../../src/server/store.ts'
-import { POSTGRES_URL, postgresService, titled } from '../helpers/services.ts'
+import { postgresSchema } from '../helpers/pg.ts'
+import { postgresService, titled } from '../helpers/services.ts'
 import { describeStoreContract, freshKey } from './store-contract.ts'
 
 const service = await postgresService()
 const later = () => Date.now() + 60_000
-const schema = `bwtest_${randomBytes(5).toString('hex')}`
-let pool: pg.Pool
 let tables = 0
 
 /** A cache whose every method throws (a cache server that is down). */
@@ -37,18 +35,11 @@ function counting(store: SessionStore) {
 }
 
 describe.skipIf(!service.ok)(titled('cachedStore over postgresStore', service), () => {
-  beforeAll(async () => {
-    pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 4 })
-    pool.on('error', () => {})
-    await pool.query(`CREATE SCHEMA ${schema}`)
-  })
-  afterAll(async () => {
-    await pool?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    await pool?.end()
-  })
+  const sandbox = postgresSchema(4)
+  const { schema } = sandbox
 
   async function backing() {
-    const store = postgresStore({ pool, table: `${schema}.t${++tables}` })
+    const store = postgresStore({ pool: sandbox.pool, table: `${schema}.t${++tables}` })
     await store.migrate()
     return store
   }
@@ -66,7 +57,7 @@ describe.skipIf(!service.ok)(titled('cachedStore over postgresStore', service), 
     expect(await store.load(key)).toEqual({ from: 'db' })
     expect(await cache.load(key)).toEqual({ from: 'db' }) // filled
     calls.length = 0
-    await pool.query(`UPDATE ${schema}.t${tables} SET data = '{"from":"changed"}'`)
+    await sandbox.pool.query(`UPDATE ${schema}.t${tables} SET data = '{"from":"changed"}'`)
     expect(await store.load(key)).toEqual({ from: 'db' }) // served by the cache
     expect(calls).toEqual(['load'])
     await new Promise((r) => setTimeout(r, 200))

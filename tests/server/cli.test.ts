@@ -1,14 +1,13 @@
 import { execFile } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import pg from 'pg'
 import { runCli } from '../../src/server/cli.ts'
 import { fileStore } from '../../src/server/stores/file.ts'
 import { postgresStore } from '../../src/server/stores/postgres.ts'
+import { postgresSchema } from '../helpers/pg.ts'
 import { POSTGRES_URL, REDIS_URL, postgresService, redisService, titled } from '../helpers/services.ts'
 import { freshKey } from './store-contract.ts'
 
@@ -103,22 +102,13 @@ describe.skipIf(!redis.ok)(titled('backward clear-expired redis://', redis), () 
 
 const postgres = await postgresService()
 describe.skipIf(!postgres.ok)(titled('backward clear-expired postgres://', postgres), () => {
-  const schema = `bwtest_${randomBytes(5).toString('hex')}`
-  let pool: pg.Pool
-  beforeAll(async () => {
-    pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 })
-    pool.on('error', () => {})
-    await pool.query(`CREATE SCHEMA ${schema}`)
-  })
-  afterAll(async () => {
-    await pool?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    await pool?.end()
-  })
+  const sandbox = postgresSchema(2)
+  const { schema } = sandbox
 
   it('prints the count of removed sessions, for postgres:// and postgresql://', async () => {
-    const store = postgresStore({ pool, table: `${schema}.sessions` })
+    const store = postgresStore({ pool: sandbox.pool, table: `${schema}.sessions` })
     await store.migrate()
-    await pool.query(`INSERT INTO ${schema}.sessions SELECT encode(sha256(('x' || g)::bytea), 'hex'), '{}', now() - interval '1 day' FROM generate_series(1, 2500) AS g`)
+    await sandbox.pool.query(`INSERT INTO ${schema}.sessions SELECT encode(sha256(('x' || g)::bytea), 'hex'), '{}', now() - interval '1 day' FROM generate_series(1, 2500) AS g`)
     const live = await freshKey()
     await store.create(live, { live: true }, later())
     const url = new URL(POSTGRES_URL)

@@ -4,12 +4,7 @@
  * While the store is down, requests get a 503 problem+json and the process stays up; once the store
  * is back, the same app (same client, same pool) serves again without being rebuilt.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync, chownSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
 import { inspect } from 'node:util'
-import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Hono } from 'hono'
 import { Redis } from 'ioredis'
@@ -19,43 +14,17 @@ import { session } from '../../src/server/index.ts'
 import { redisStore } from '../../src/server/stores/redis.ts'
 import { postgresStore } from '../../src/server/stores/postgres.ts'
 import type { SessionStore } from '../../src/server/store.ts'
-import { postgresPing, redisPing } from '../helpers/services.ts'
+import { hasRedisServer, postgresSkip, privatePostgres, privateRedis, sleep, type PrivateServer } from '../helpers/private-stores.ts'
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-const children = new Set<ChildProcess>()
+/** Every private server started here, disposed of at the end even when a test stops half-way. */
+const servers = new Set<PrivateServer>()
 afterAll(async () => {
-  for (const child of children) await stop(child, 'SIGKILL')
+  for (const server of servers) await server.dispose()
 })
-
-function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((resolve) => {
-    child.once('exit', () => {
-      children.delete(child)
-      resolve()
-    })
-    child.kill(signal)
-  })
-}
-
-async function until(ready: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await ready())) {
-    if (Date.now() > deadline) throw new Error(`${what} did not come up within ${ms} ms`)
-    await sleep(20)
-  }
+async function started(server: Promise<PrivateServer>): Promise<PrivateServer> {
+  const s = await server
+  servers.add(s)
+  return s
 }
 
 /** The session app under test: each request reads and bumps a counter in the session. */
@@ -120,29 +89,15 @@ async function outage(label: string, hit: () => Promise<Response>, kill: () => P
   return { unavailable, recoveryMs, n: body.n }
 }
 
-const hasRedisServer = (() => {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-})()
+const redisInstalled = hasRedisServer()
 
-describe.skipIf(!hasRedisServer && !process.env.CI)(hasRedisServer ? 'Redis outage' : 'Redis outage (skipped: redis-server is not installed)', () => {
-  async function startRedis(port: number): Promise<ChildProcess> {
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' })
-    children.add(child)
-    await until(async () => (await redisPing(`redis://127.0.0.1:${port}`)).ok, `private redis-server on ${port}`)
-    return child
-  }
-
+describe.skipIf(!redisInstalled && !process.env.CI)(redisInstalled ? 'Redis outage' : 'Redis outage (skipped: redis-server is not installed)', () => {
   it('ioredis: 503 while Redis is down, then recovery on the same client', async () => {
-    const port = await freePort()
-    let server = await startRedis(port)
+    const server = await started(privateRedis({ aof: false }))
+    const { port } = new URL(server.url)
     // Fail fast instead of queueing commands until Redis is back; reconnect at most every 200 ms.
     // Without the offline queue a command sent before the first connect fails too, hence lazyConnect + connect().
-    const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (times) => Math.min(times * 50, 200) })
+    const client = new Redis({ host: '127.0.0.1', port: Number(port), lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (times) => Math.min(times * 50, 200) })
     client.on('error', () => {})
     await client.connect()
     try {
@@ -150,27 +105,22 @@ describe.skipIf(!hasRedisServer && !process.env.CI)(hasRedisServer ? 'Redis outa
       const result = await outage(
         'Redis (ioredis)',
         hit,
-        () => stop(server, 'SIGKILL'),
-        async () => {
-          server = await startRedis(port)
-        },
+        () => server.kill(),
+        () => server.start(),
       )
       expect(result.unavailable).toBeGreaterThanOrEqual(10)
       expect(result.n).toBe(1) // --save "": the restarted Redis is empty, so a fresh session starts
       expect(storeErrors.every((e) => (e as { code?: string }).code === 'STORE_UNAVAILABLE')).toBe(true)
     } finally {
       client.disconnect()
-      await stop(server, 'SIGKILL')
+      await server.dispose()
     }
   })
 
   it('a Redis out of memory gives 503, and the logged error holds no session data', async () => {
-    const port = await freePort()
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory', '1', '--daemonize', 'no'], { stdio: 'ignore' })
-    children.add(child)
-    await until(async () => (await redisPing(`redis://127.0.0.1:${port}`)).ok, `private redis-server on ${port}`)
-    const io = new Redis({ host: '127.0.0.1', port })
-    const node = createClient({ url: `redis://127.0.0.1:${port}` })
+    const server = await started(privateRedis({ aof: false, args: ['--maxmemory', '1'] }))
+    const io = new Redis(server.url)
+    const node = createClient({ url: server.url })
     node.on('error', () => {})
     await node.connect()
     try {
@@ -188,14 +138,13 @@ describe.skipIf(!hasRedisServer && !process.env.CI)(hasRedisServer ? 'Redis outa
     } finally {
       io.disconnect()
       await node.quit()
-      await stop(child, 'SIGKILL')
+      await server.dispose()
     }
   })
 
   it('node-redis: 503 while Redis is down, then recovery on the same client', async () => {
-    const port = await freePort()
-    let server = await startRedis(port)
-    const client = createClient({ url: `redis://127.0.0.1:${port}`, disableOfflineQueue: true, socket: { reconnectStrategy: (retries) => Math.min(retries * 50, 200) } })
+    const server = await started(privateRedis({ aof: false }))
+    const client = createClient({ url: server.url, disableOfflineQueue: true, socket: { reconnectStrategy: (retries) => Math.min(retries * 50, 200) } })
     client.on('error', () => {})
     await client.connect()
     try {
@@ -203,54 +152,22 @@ describe.skipIf(!hasRedisServer && !process.env.CI)(hasRedisServer ? 'Redis outa
       const result = await outage(
         'Redis (node-redis)',
         hit,
-        () => stop(server, 'SIGKILL'),
-        async () => {
-          server = await startRedis(port)
-        },
+        () => server.kill(),
+        () => server.start(),
       )
       expect(result.unavailable).toBeGreaterThanOrEqual(10)
       expect(storeErrors.every((e) => (e as { code?: string }).code === 'STORE_UNAVAILABLE')).toBe(true)
     } finally {
       client.destroy()
-      await stop(server, 'SIGKILL')
+      await server.dispose()
     }
   })
 })
 
-/** A private PostgreSQL cluster needs the server binaries and, since initdb refuses root, the postgres user. */
-const pgBin = (() => {
-  const root = '/usr/lib/postgresql'
-  if (!existsSync(root)) return undefined
-  const version = readdirSync(root).sort((a, b) => Number(b) - Number(a))[0]
-  return version === undefined ? undefined : join(root, version, 'bin')
-})()
-const pgUser = (() => {
-  if (process.getuid?.() !== 0) return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }
-  try {
-    return { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) }
-  } catch {
-    return undefined
-  }
-})()
-const pgSkip = pgBin === undefined ? 'PostgreSQL server binaries not found' : pgUser === undefined ? 'running as root and there is no postgres user for initdb' : ''
-
-describe.skipIf(pgSkip !== '' && !process.env.CI)(pgSkip === '' ? 'PostgreSQL outage' : `PostgreSQL outage (skipped: ${pgSkip})`, () => {
+describe.skipIf(postgresSkip !== '' && !process.env.CI)(postgresSkip === '' ? 'PostgreSQL outage' : `PostgreSQL outage (skipped: ${postgresSkip})`, () => {
   it('503 while PostgreSQL is down, then recovery on the same pool with the session intact', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bw-pg-'))
-    chownSync(dir, pgUser!.uid, pgUser!.gid)
-    const data = join(dir, 'data')
-    const as = { uid: pgUser!.uid, gid: pgUser!.gid }
-    execFileSync(join(pgBin!, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '--no-instructions'], { ...as, stdio: 'ignore' })
-    const port = await freePort()
-    const url = `postgres://postgres@127.0.0.1:${port}/postgres`
-    async function startPostgres(): Promise<ChildProcess> {
-      const child = spawn(join(pgBin!, 'postgres'), ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'shared_buffers=16MB'], { ...as, stdio: 'ignore' })
-      children.add(child)
-      await until(async () => (await postgresPing(url)).ok, `private postgres on ${port}`)
-      return child
-    }
-    let server = await startPostgres()
-    const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 1000 })
+    const server = await started(privatePostgres())
+    const pool = new pg.Pool({ connectionString: server.url, max: 4, connectionTimeoutMillis: 1000 })
     pool.on('error', () => {})
     try {
       const store = postgresStore({ pool })
@@ -259,18 +176,15 @@ describe.skipIf(pgSkip !== '' && !process.env.CI)(pgSkip === '' ? 'PostgreSQL ou
       const result = await outage(
         'PostgreSQL',
         hit,
-        () => stop(server, 'SIGQUIT'), // immediate shutdown: the nearest thing to a crash that still allows a restart
-        async () => {
-          server = await startPostgres()
-        },
+        () => server.kill(), // SIGQUIT, an immediate shutdown: the nearest thing to a crash that still allows a restart
+        () => server.start(),
       )
       expect(result.unavailable).toBeGreaterThanOrEqual(10)
       expect(result.n).toBe(3) // the row survived the crash: the same session goes on
       expect(storeErrors.every((e) => (e as { code?: string }).code === 'STORE_UNAVAILABLE')).toBe(true)
     } finally {
       await pool.end()
-      await stop(server, 'SIGINT')
-      rmSync(dir, { recursive: true, force: true })
+      await server.dispose()
     }
   })
 })

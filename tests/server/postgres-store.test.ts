@@ -1,46 +1,38 @@
 import { randomBytes } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Hono } from 'hono'
 import { idempotency } from '../../src/server/index.ts'
 import pg from 'pg'
 import { POSTGRES_SESSIONS_SQL, postgresSessionsSql, postgresStore } from '../../src/server/stores/postgres.ts'
+import { postgresSchema } from '../helpers/pg.ts'
 import { POSTGRES_URL, postgresService, titled } from '../helpers/services.ts'
 import { describeStoreContract, freshKey } from './store-contract.ts'
 
 const service = await postgresService()
 const later = () => Date.now() + 60_000
-// Each file works in its own schema, each test in its own table: files and tests never see each other's rows.
-const schema = `bwtest_${randomBytes(5).toString('hex')}`
-let pool: pg.Pool
 let tables = 0
-const newTable = () => `${schema}.t${++tables}`
 
 describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
-  beforeAll(async () => {
-    pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 4 })
-    pool.on('error', () => {})
-    await pool.query(`CREATE SCHEMA ${schema}`)
-  })
-  afterAll(async () => {
-    await pool?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    await pool?.end()
-  })
+  // Each file works in its own schema, each test in its own table: files and tests never see each other's rows.
+  const sandbox = postgresSchema(4)
+  const { schema } = sandbox
+  const newTable = () => `${schema}.t${++tables}`
 
   let contractTable = ''
   describeStoreContract(
     'postgresStore',
     async () => {
-      const store = postgresStore({ pool, table: (contractTable = newTable()) })
+      const store = postgresStore({ pool: sandbox.pool, table: (contractTable = newTable()) })
       await store.migrate()
       return store
     },
     async () => {
-      await pool.query(`DROP TABLE ${contractTable}`)
+      await sandbox.pool.query(`DROP TABLE ${contractTable}`)
     },
   )
 
   async function migrated(table = newTable()) {
-    const store = postgresStore({ pool, table })
+    const store = postgresStore({ pool: sandbox.pool, table })
     await store.migrate()
     return { store, table }
   }
@@ -49,13 +41,13 @@ describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
     const { store, table } = await migrated()
     await store.migrate()
     const [, name] = table.split('.')
-    const columns = await pool.query('SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position', [schema, name])
+    const columns = await sandbox.pool.query('SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position', [schema, name])
     expect(columns.rows).toEqual([
       { column_name: 'key', data_type: 'text' },
       { column_name: 'data', data_type: 'text' },
       { column_name: 'expires_at', data_type: 'timestamp with time zone' },
     ])
-    const indexes = await pool.query('SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2', [schema, name])
+    const indexes = await sandbox.pool.query('SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2', [schema, name])
     expect(indexes.rows.map((r: { indexdef: string }) => r.indexdef).join('\n')).toMatch(/\(expires_at\)/)
   })
 
@@ -75,7 +67,7 @@ describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
     await other.end()
     expect(await store.update(key, { user: 'u1', cart: 3 }, later())).toBe(false)
     expect(await store.load(key)).toBeNull()
-    expect((await pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(0)
+    expect((await sandbox.pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(0)
   })
 
   it('stores the expiry in expires_at and ignores expired rows on load', async () => {
@@ -83,7 +75,7 @@ describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
     const key = await freshKey()
     const expiresAt = Date.now() + 120
     await store.create(key, { a: 1 }, expiresAt)
-    const row = (await pool.query(`SELECT (extract(epoch from expires_at) * 1000)::float8 AS ms FROM ${table} WHERE key = $1`, [key])).rows[0]
+    const row = (await sandbox.pool.query(`SELECT (extract(epoch from expires_at) * 1000)::float8 AS ms FROM ${table} WHERE key = $1`, [key])).rows[0]
     expect(Math.abs(row.ms - expiresAt)).toBeLessThan(1)
     expect(await store.loadEntry(key)).toEqual({ data: { a: 1 }, expiresAt: expect.closeTo(expiresAt, 0) })
     await new Promise((r) => setTimeout(r, 170))
@@ -93,7 +85,7 @@ describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
 
   it('clearExpired removes 10,000 expired rows in batches and leaves live rows alone', async () => {
     const { store, table } = await migrated()
-    await pool.query(
+    await sandbox.pool.query(
       `INSERT INTO ${table} (key, data, expires_at)
        SELECT encode(sha256(('dead' || g)::bytea), 'hex'), '{"v":"dead"}', now() - interval '1 hour' FROM generate_series(1, 10000) AS g`,
     )
@@ -104,17 +96,17 @@ describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
     const ms = performance.now() - started
     console.log(`[postgres] clearExpired removed ${removed} rows in ${ms.toFixed(0)} ms`)
     expect(removed).toBe(10_000)
-    expect((await pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(3)
+    expect((await sandbox.pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(3)
     for (const key of live) expect(await store.load(key)).toEqual({ v: 'live' })
     expect(await store.clearExpired()).toBe(0)
   })
 
   it('clearExpired deletes in batches of batchSize', async () => {
     const { store, table } = await migrated()
-    await pool.query(`INSERT INTO ${table} SELECT encode(sha256(('d' || g)::bytea), 'hex'), '{}', now() - interval '1 minute' FROM generate_series(1, 25) AS g`)
+    await sandbox.pool.query(`INSERT INTO ${table} SELECT encode(sha256(('d' || g)::bytea), 'hex'), '{}', now() - interval '1 minute' FROM generate_series(1, 25) AS g`)
     const statements: number[] = []
     const counting = postgresStore({
-      pool: { query: async (text: string, values?: unknown[]) => (text.startsWith('DELETE') && statements.push(values![1] as number), pool.query(text, values)) },
+      pool: { query: async (text: string, values?: unknown[]) => (text.startsWith('DELETE') && statements.push(values![1] as number), sandbox.pool.query(text, values)) },
       table,
     })
     expect(await counting.clearExpired({ batchSize: 10 })).toBe(25)
@@ -133,7 +125,7 @@ describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
   })
 
   it('a missing table is a CONFIG error that says to migrate', async () => {
-    const store = postgresStore({ pool, table: `${schema}.never_migrated` })
+    const store = postgresStore({ pool: sandbox.pool, table: `${schema}.never_migrated` })
     await expect(store.load(await freshKey())).rejects.toMatchObject({ code: 'CONFIG', message: expect.stringContaining('migrate()') })
   })
 
@@ -173,13 +165,13 @@ describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
       'public.',
       ' sessions',
     ])('rejects the table name %j at start-up', (table) => {
-      expect(() => postgresStore({ pool, table })).toThrow(expect.objectContaining({ code: 'CONFIG' }))
+      expect(() => postgresStore({ pool: sandbox.pool, table })).toThrow(expect.objectContaining({ code: 'CONFIG' }))
       expect(() => postgresSessionsSql(table)).toThrow(expect.objectContaining({ code: 'CONFIG' }))
     })
 
     it('accepts plain and schema-qualified names', () => {
-      expect(postgresStore({ pool, table: 'auth.backward_sessions' })).toBeTruthy()
-      expect(postgresStore({ pool, table: '_s1' })).toBeTruthy()
+      expect(postgresStore({ pool: sandbox.pool, table: 'auth.backward_sessions' })).toBeTruthy()
+      expect(postgresStore({ pool: sandbox.pool, table: '_s1' })).toBeTruthy()
       expect(() => postgresStore({ pool: undefined as never })).toThrow(expect.objectContaining({ code: 'CONFIG' }))
     })
 
@@ -205,7 +197,7 @@ describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
     it('sends data only as parameters, never in the SQL text', async () => {
       const texts: string[] = []
       const { table } = await migrated()
-      const store = postgresStore({ pool: { query: async (text: string, values?: unknown[]) => (texts.push(text), pool.query(text, values)) }, table })
+      const store = postgresStore({ pool: { query: async (text: string, values?: unknown[]) => (texts.push(text), sandbox.pool.query(text, values)) }, table })
       const key = await freshKey()
       const hostile = { v: "'); DROP TABLE pg_class; --" }
       await store.create(key, hostile, later())

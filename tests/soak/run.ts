@@ -19,7 +19,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { REDIS_URL, redisPing } from '../helpers/services.ts'
-import { hasRedisServer, postgresSkip, privatePostgres, privateRedis, sleep, stop, type PrivateServer } from './private-stores.ts'
+import { hasRedisServer, postgresSkip, privatePostgres, privateRedis, sleep, stop, type PrivateServer } from '../helpers/private-stores.ts'
+import { mulberry32 } from '../helpers/prng.ts'
 
 // ---- autocannon 8 (it ships no types): the part used here ----
 interface AcContext {
@@ -82,18 +83,6 @@ const MIX: [Kind, number, number[]][] = [
 ]
 const FETCH = { 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Site': 'same-origin', 'Sec-Fetch-Dest': 'empty', Accept: 'application/json', 'Content-Type': 'application/json' }
 
-/** mulberry32: a seeded PRNG, so a run's request sequence can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 // ---- the server child ----
 interface Server {
   child: ChildProcess
@@ -149,7 +138,7 @@ async function logInUsers(server: Server): Promise<{ user: string; cookie: strin
 
 /** The seeded request mix, and the per-kind tally of statuses it saw. */
 function mix(users: { user: string; cookie: string }[], seed: number, onEvent?: (kind: Kind, status: number) => void) {
-  const random = prng(seed)
+  const random = mulberry32(seed) // seeded, so a run's request sequence can be replayed
   const recent: { cookie: string; key: string }[] = []
   let serial = 0
   const sent: Record<Kind, number> = { 'anon-visit': 0, 'anon-write': 0, read: 0, write: 0, repeat: 0 }
@@ -422,7 +411,7 @@ if (!wanted('redis')) {
 if (!wanted('restart-redis')) {
   // not asked for
 } else if (hasRedisServer()) {
-  const redis = await privateRedis()
+  const redis = await privateRedis({ aof: true })
   try {
     restarts.push(await restartUnderLoad('Redis', { SOAK_REDIS_URL: redis.url }, redis, 'redis'))
   } finally {

@@ -1,5 +1,5 @@
-// A small seeded PRNG for the fault trials: the same seed gives the same schedules, so a failure can
-// be replayed (FAULT_SEED=<seed> FAULT_TRIAL=<n>).
+// A small seeded PRNG for the browser fault trials and the soak: the same seed gives the same
+// schedules or request mix, so a failure can be replayed (FAULT_SEED=<seed> FAULT_TRIAL=<n>, SOAK_SEED=<seed>).
 
 /**
  * mulberry32: a 32-bit state PRNG, uniform in [0, 1). Plenty for test schedules; not for secrets.
