@@ -77,6 +77,6 @@ writeFileSync(new URL('./results.svg', import.meta.url), renderSvg(throughput, s
 
 if (throughput !== null) {
   console.log('\nread+write ratios to bare Hono and peer checks:')
-  for (const v of serverVerdicts(throughput)) console.log(`  ${v.met ? 'met   ' : 'MISSED'} ${v.label}: ${v.measured} (${v.goal})`)
+  for (const v of serverVerdicts(throughput)) console.log(`  ${v.met === null ? 'ref   ' : v.met ? 'met   ' : 'MISSED'} ${v.label}: ${v.measured} (${v.goal})`)
 }
 console.log(`\n[bench] wrote bench/RESULTS.md and bench/results.svg in ${info.seconds.toFixed(0)} s`)

@@ -29,7 +29,7 @@ const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`
 const table = (head: string[], rows: (string | number)[][], align?: string[]) =>
   [row(head), row(align ?? head.map(() => '---')), ...rows.map(row)].join('\n')
 const ms = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2))
-const mark = (met: boolean) => (met ? 'met' : '**missed**')
+const mark = (met: boolean | null) => (met === null ? '—' : met ? 'met' : '**missed**')
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(2)} KB`
 
 function verdictTable(verdicts: Verdict[]): string {

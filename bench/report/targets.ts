@@ -23,7 +23,8 @@ export interface Verdict {
   label: string
   measured: string
   goal: string
-  met: boolean
+  /** null: a reference figure with no target. */
+  met: boolean | null
 }
 
 export function serverVerdicts(t: ThroughputResult): Verdict[] {
@@ -31,6 +32,19 @@ export function serverVerdicts(t: ThroughputResult): Verdict[] {
   for (const { name, min } of READ_WRITE_TARGETS) {
     const ratio = t.cells[name]!.write.ratio
     out.push({ label: `${name}, read+write`, measured: pct(ratio), goal: `≥ ${pct(min)} of bare Hono`, met: ratio >= min })
+  }
+  // The part of each gap that is Hono's and Node's, not backward's (see sameHeaders in server/target.ts).
+  const floor = t.cells['hono + same headers']?.write
+  if (floor !== undefined) {
+    for (const { name } of READ_WRITE_TARGETS) {
+      const cell = t.cells[name]!.write
+      out.push({
+        label: `${name}, read+write, against Hono + the same headers`,
+        measured: `${pct(cell.rps / floor.rps)} (${fmt(cell.rps)} vs ${fmt(floor.rps)} req/s; the headers alone are ${pct(floor.ratio)} of bare Hono)`,
+        goal: 'reference (no target)',
+        met: null,
+      })
+    }
   }
   for (const { ours, peers } of PEER_GROUPS) {
     for (const workload of ['anonymous', 'read', 'write'] as Workload[]) {

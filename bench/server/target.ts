@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import { Hono, type Context } from 'hono'
 import type { CookieOptions } from 'hono/utils/cookie'
-import { getCookie, setCookie } from 'hono/cookie'
+import { generateCookie, getCookie, setCookie } from 'hono/cookie'
 import { serve } from '@hono/node-server'
 import { session, memoryStore, cookieStore, fileStore } from '../../src/server/index.ts'
 import { redisStore } from '../../src/server/stores/redis.ts'
@@ -38,6 +38,31 @@ function listenHono(app: Hono): Promise<Server> {
 /** Hono with no session: the ceiling every other target is compared with. */
 async function bare(): Promise<Built> {
   const app = new Hono()
+  app.get('/read', (c) => c.json({ count: 0 }))
+  app.get('/write', (c) => c.json({ count: 1 }))
+  return { server: await listenHono(app), cleanup: noop }
+}
+
+/**
+ * Hono + the exact headers backward's session() writes, with no session at all: `Vary: Cookie` on
+ * every answer (set before the response exists, as session() does), and on /write a session
+ * Set-Cookie of the same shape plus `Cache-Control: no-store`, added after the handler. On Node, a
+ * response with more than one header goes through a `Headers` object instead of @hono/node-server's
+ * plain-object fast path, so this is the ceiling of any cookie-setting middleware: what is left
+ * between it and backward is backward's own work.
+ */
+async function sameHeaders(): Promise<Built> {
+  const app = new Hono()
+  const id = 'x'.repeat(43)
+  app.use(async function headers(c, next) {
+    c.header('Vary', 'Cookie', { append: true })
+    await next()
+    if (c.req.path !== '/write') return
+    const maxAge = 1_209_600
+    const headers = c.res.headers
+    headers.append('Set-Cookie', generateCookie('sessionid', id, { path: '/', httpOnly: true, sameSite: 'Lax', secure: false, maxAge, expires: new Date(Date.now() + maxAge * 1000) }))
+    headers.set('Cache-Control', 'no-store')
+  })
   app.get('/read', (c) => c.json({ count: 0 }))
   app.get('/write', (c) => c.json({ count: 1 }))
   return { server: await listenHono(app), cleanup: noop }
@@ -172,6 +197,7 @@ async function express(kind: 'memory' | 'redis'): Promise<Built> {
 /** Target names, in the order the tables list them. */
 export const TARGETS = {
   'hono (bare)': bare,
+  'hono + same headers': sameHeaders,
   'backward memory': () => backward(memoryStore({ maxEntries: 100_000 })),
   'backward cookie': () => backward(cookieStore({ secrets: [SECRET] })),
   'backward file': backwardFile,
