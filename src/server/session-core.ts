@@ -9,6 +9,11 @@ import type { SessionData } from './store.ts'
 
 /** Key of the per-session expiry override (Django's `_session_expiry`). */
 export const EXPIRY_KEY = '_session_expiry'
+/**
+ * The longest lifetime a session can have, in seconds: 400 days. RFC 6265bis makes browsers cap a
+ * cookie's Max-Age and Expires there, and Hono refuses to write a longer one.
+ */
+export const MAX_EXPIRY_SECONDS = 400 * 24 * 60 * 60
 const TEST_COOKIE_KEY = 'testcookie'
 const TEST_COOKIE_VALUE = 'worked'
 
@@ -40,7 +45,11 @@ export interface Session {
   flush(): void
   /** Keeps the data under a new key and deletes the old record (call it on privilege changes). */
   cycleKey(): void
-  /** Seconds of idle expiry, a Date, 0 for a browser-length cookie, or null for the global policy. */
+  /**
+   * Seconds of idle expiry, a Date, 0 for a browser-length cookie, or null for the global policy.
+   * Throws a RangeError for more than 400 days ahead (browsers cap cookies there); a negative number
+   * or a past Date expires the session at once.
+   */
   setExpiry(value: number | Date | null): void
   getExpiryAge(): number
   getExpiryDate(): Date
@@ -76,6 +85,10 @@ export interface SessionHandle {
   markStored(): void
   /** True when the current id has a stored record to update. */
   readonly stored: boolean
+  /** The expiry age in seconds, read without marking the session accessed (for the response phase). */
+  expiryAge(): number
+  /** `getExpireAtBrowserClose()`, read without marking the session accessed. */
+  expireAtBrowserClose(): boolean
   /** Writes a key, reserved or not (backward's own login/logout use it). */
   setInternal(key: string, value: unknown): void
   deleteInternal(key: string): void
@@ -144,6 +157,14 @@ function expiryAge(st: State, expiry: unknown): number {
     if (Number.isFinite(at)) return Math.floor((at - st.policy.now()) / 1000)
   }
   return st.policy.maxAge
+}
+
+function expireAtBrowserClose(st: State, expiry: unknown): boolean {
+  return expiry === undefined || expiry === null ? st.policy.expireAtBrowserClose : expiry === 0
+}
+
+function tooLong(): RangeError {
+  return new RangeError(`[backward] setExpiry: at most ${MAX_EXPIRY_SECONDS} seconds (400 days) ahead; browsers cap cookie lifetimes there. For longer sessions, renew them (saveEveryRequest, or setExpiry again later).`)
 }
 
 function missing(key: string, detail = ''): BackwardError {
@@ -247,30 +268,35 @@ const sessionPrototype: Session & ThisType<Session & WithState> = {
       write(st).delete(EXPIRY_KEY)
       return
     }
+    // Refused here, not clamped: the caller asked for something no browser keeps, and failing where
+    // it is asked beats a 503 (or a silently shorter session) when the response is written.
     if (value instanceof Date) {
       if (!Number.isFinite(value.getTime())) throw new TypeError('[backward] setExpiry: the Date is invalid.')
+      if (value.getTime() - st.policy.now() > MAX_EXPIRY_SECONDS * 1000) throw tooLong()
       write(st).set(EXPIRY_KEY, value.toISOString())
       return
     }
     if (typeof value !== 'number' || !Number.isFinite(value)) {
       throw new TypeError('[backward] setExpiry takes seconds, a Date, 0 (browser-length) or null (the global policy).')
     }
+    if (Math.trunc(value) > MAX_EXPIRY_SECONDS) throw tooLong()
     write(st).set(EXPIRY_KEY, Math.trunc(value))
   },
+  // The three getters read through the data, as Django's do through get(): they mark the session
+  // accessed, so a response that depends on the expiry carries Vary: Cookie.
   getExpiryAge() {
     const st = this[STATE]
-    return expiryAge(st, st.data.get(EXPIRY_KEY))
+    return expiryAge(st, read(st).get(EXPIRY_KEY))
   },
   getExpiryDate() {
     const st = this[STATE]
-    const expiry = st.data.get(EXPIRY_KEY)
+    const expiry = read(st).get(EXPIRY_KEY)
     if (typeof expiry === 'string' && Number.isFinite(Date.parse(expiry))) return new Date(expiry)
     return new Date(st.policy.now() + expiryAge(st, expiry) * 1000)
   },
   getExpireAtBrowserClose() {
     const st = this[STATE]
-    const expiry = st.data.get(EXPIRY_KEY)
-    return expiry === undefined || expiry === null ? st.policy.expireAtBrowserClose : expiry === 0
+    return expireAtBrowserClose(st, read(st).get(EXPIRY_KEY))
   },
   setTestCookie() {
     this.set(TEST_COOKIE_KEY, TEST_COOKIE_VALUE)
@@ -279,7 +305,7 @@ const sessionPrototype: Session & ThisType<Session & WithState> = {
     return this.get(TEST_COOKIE_KEY) === TEST_COOKIE_VALUE
   },
   deleteTestCookie() {
-    if (this[STATE].data.has(TEST_COOKIE_KEY)) this.delete(TEST_COOKIE_KEY)
+    if (read(this[STATE]).has(TEST_COOKIE_KEY)) this.delete(TEST_COOKIE_KEY)
   },
 }
 
@@ -300,6 +326,14 @@ const handlePrototype: Omit<SessionHandle, 'session' | 'loadedId' | 'loaded'> & 
   snapshot() {
     // fromEntries defines own properties, so a "__proto__" key stays data, never a prototype.
     return Object.fromEntries(this[STATE].data)
+  },
+  expiryAge() {
+    const st = this[STATE]
+    return expiryAge(st, st.data.get(EXPIRY_KEY))
+  },
+  expireAtBrowserClose() {
+    const st = this[STATE]
+    return expireAtBrowserClose(st, st.data.get(EXPIRY_KEY))
   },
   ensureId() {
     const st = this[STATE]

@@ -3,7 +3,7 @@ import { getCookie, generateCookie } from 'hono/cookie'
 import { BackwardError, isBackwardError } from '../shared/errors.ts'
 import { hashKey, isSessionId } from './ids.ts'
 import { logStoreError, problem, storeUnavailable } from './problem.ts'
-import { createSessionHandle, type Session, type SessionHandle, type SessionPolicy } from './session-core.ts'
+import { createSessionHandle, MAX_EXPIRY_SECONDS, type Session, type SessionHandle, type SessionPolicy } from './session-core.ts'
 import type { SessionData, SessionStore } from './store.ts'
 import { isCookieStore, type CookieSessionStore } from './stores/cookie.ts'
 
@@ -21,7 +21,11 @@ export interface SessionCookieOptions {
   domain?: string
   /** @default '/' */
   path?: string
-  /** `undefined` means Secure when the request came over HTTPS. Behind a TLS proxy, set `true`. @default undefined */
+  /**
+   * `undefined` means Secure when the request came over HTTPS. Behind a TLS proxy, set `true`.
+   * `SameSite=None` and the `__Secure-`/`__Host-` name prefixes need `true`: session() throws otherwise.
+   * @default undefined
+   */
   secure?: boolean
   /** @default true */
   httpOnly?: boolean
@@ -49,7 +53,9 @@ export interface SessionOptions {
 /** Browsers drop a cookie whose name and value exceed 4096 bytes. */
 const MAX_COOKIE_BYTES = 4096
 /** Hono (and RFC 6265bis) cap Max-Age at 400 days. */
-const MAX_AGE_LIMIT = 400 * 24 * 60 * 60
+const MAX_AGE_LIMIT = MAX_EXPIRY_SECONDS
+/** Attribute values that would end the attribute or the header early. */
+const UNSAFE_ATTRIBUTE = /[;\x00-\x1f\x7f]/
 
 /**
  * Per-request internals, on the public session object under a module-private symbol. (A WeakMap
@@ -105,6 +111,7 @@ export function session(options: SessionOptions): MiddlewareHandler {
       const vary = () => c.finalized || c.header('Vary', 'Cookie', { append: true })
       ;({ handle, loadedKey } = await open(store, raw, policy, vary))
     } catch (error) {
+      if (!isOutage(error)) throw error
       return storeUnavailable(c, error, config.onStoreError)
     }
     ;(handle.session as { [INTERNALS]?: Internals })[INTERNALS] = { handle, config, loadedKey }
@@ -121,13 +128,24 @@ export function session(options: SessionOptions): MiddlewareHandler {
         })
         return
       }
-      if (isBackwardError(error, 'STORE_UNAVAILABLE') || !(error instanceof BackwardError)) {
+      if (isOutage(error)) {
         storeUnavailable(c, error, config.onStoreError)
         return
       }
       throw error
     }
   }
+}
+
+/**
+ * One rule at load and at save. A driver's own error, or STORE_UNAVAILABLE, is an outage: a 503 with
+ * Retry-After, because retrying will work once the store is back. Any other BackwardError (CONFIG
+ * for a missing table or bad grants, COOKIE_TOO_LARGE, NOT_SERIALIZABLE, STORE_CONFLICT) is a bug or
+ * a misconfiguration that no retry fixes: it is thrown to the app's error handler (Hono logs it and
+ * answers 500), so it is loud in logs and monitoring instead of passing for a blip.
+ */
+function isOutage(error: unknown): boolean {
+  return !(error instanceof BackwardError) || error.code === 'STORE_UNAVAILABLE'
 }
 
 function settle(options: SessionOptions): SessionConfig {
@@ -147,10 +165,7 @@ function settle(options: SessionOptions): SessionConfig {
     ...(c.domain !== undefined ? { domain: c.domain } : {}),
     ...(c.secure !== undefined ? { secure: c.secure } : {}),
   } as SessionConfig['cookie']
-  if (!/^[\w!#$%&'*.^`|~+-]+$/.test(cookie.name)) throw new BackwardError('CONFIG', '[backward] session(): cookie.name is not a valid cookie name.')
-  if (cookie.sameSite === 'None' && cookie.secure === false) {
-    throw new BackwardError('CONFIG', '[backward] session(): SameSite=None cookies must be Secure; browsers reject them otherwise.')
-  }
+  checkCookie(cookie)
   const store = options.store
   if (!isCookieStore(store)) {
     for (const method of ['load', 'create', 'update', 'delete'] as const) {
@@ -163,6 +178,48 @@ function settle(options: SessionOptions): SessionConfig {
     policy: { maxAge, expireAtBrowserClose: options.expireAtBrowserClose ?? false, now: options.now ?? Date.now, guardReserved: true },
     saveEveryRequest: options.saveEveryRequest ?? false,
     onStoreError: options.onStoreError ?? logStoreError('session()'),
+  }
+}
+
+/**
+ * Every cookie rule that could fail on a request is checked here, at start-up. `secure: undefined`
+ * means "Secure on https only", so whatever needs Secure on every request must say `secure: true`.
+ */
+function checkCookie(cookie: SessionConfig['cookie']): void {
+  const fail = (message: string) => {
+    throw new BackwardError('CONFIG', `[backward] session(): ${message}`)
+  }
+  const { name, path, domain, sameSite, secure } = cookie
+  if (typeof name !== 'string' || !/^[\w!#$%&'*.^`|~+-]+$/.test(name)) fail('cookie.name is not a valid cookie name (letters, digits and !#$%&\'*.^`|~+-_ only).')
+  if (sameSite !== 'Strict' && sameSite !== 'Lax' && sameSite !== 'None' && sameSite !== false) fail("cookie.sameSite must be 'Strict', 'Lax', 'None' or false.")
+  if (sameSite === 'None' && secure !== true) {
+    fail('SameSite=None cookies must be Secure, and browsers reject them otherwise: set cookie.secure: true (and serve over https).')
+  }
+  // Cookie name prefixes (RFC 6265bis 4.1.3); browsers match them case-insensitively.
+  if (/^__secure-/i.test(name) && secure !== true) fail(`a "__Secure-" cookie name needs cookie.secure: true.`)
+  if (/^__host-/i.test(name) && (secure !== true || path !== '/' || domain !== undefined)) {
+    fail(`a "__Host-" cookie name needs cookie.secure: true, cookie.path "/" and no cookie.domain.`)
+  }
+  if (typeof path !== 'string' || !path.startsWith('/') || UNSAFE_ATTRIBUTE.test(path)) fail('cookie.path must start with "/" and hold no ";" or control characters.')
+  if (domain !== undefined && (typeof domain !== 'string' || domain === '' || /\s/.test(domain) || UNSAFE_ATTRIBUTE.test(domain))) {
+    fail('cookie.domain must be a host name such as "example.com", without ";", spaces or control characters.')
+  }
+  if (typeof cookie.httpOnly !== 'boolean') fail('cookie.httpOnly must be true or false.')
+  // The longest header a request can need, built once over http and once over https: whatever Hono
+  // would refuse later is refused now.
+  for (const overHttps of secure === undefined ? [false, true] : [secure]) {
+    try {
+      generateCookie(name, 'x', {
+        path,
+        httpOnly: cookie.httpOnly,
+        secure: overHttps,
+        ...(domain !== undefined ? { domain } : {}),
+        ...(sameSite !== false ? { sameSite } : {}),
+        maxAge: MAX_AGE_LIMIT,
+      })
+    } catch (error) {
+      fail(`the cookie options cannot make a Set-Cookie header (${(error as Error).message}).`)
+    }
   }
 }
 
@@ -187,40 +244,58 @@ function keyOf(session: Session, id: string): Promise<string> | string {
 async function commit(c: Context, handle: SessionHandle, incomingId: string | undefined, config: SessionConfig): Promise<void> {
   const { session: s } = handle
   const { store } = config
-  // A flushed or cycled session's old record goes whatever the status: logout must stick.
-  if (!isCookieStore(store)) for (const id of handle.retiredIds) await store.delete(await keyOf(s, id))
+  const server = isCookieStore(store) ? null : store
+  // A flushed or cycled session's old record goes whatever the status: logout must stick. It runs on
+  // every path below, after any Set-Cookie has been built (a header that cannot be built must not
+  // leave the store half-changed).
+  const retire = async () => {
+    if (server !== null) for (const id of handle.retiredIds) await server.delete(await keyOf(s, id))
+  }
 
   // Only a session this request loaded and emptied deletes the cookie (Django deletes whenever the
   // request had one). A stale cookie is never adopted anyway, and deleting it would race: a slow
   // request carrying an id that a concurrent login just retired would delete the new cookie.
   if (handle.loaded && s.isEmpty()) {
-    writeHeaders(c, cookieHeader(c, config, '', 0), true, false)
+    const deletion = cookieHeader(c, config, '', 0)
+    await retire()
+    writeHeaders(c, deletion, true, true)
     return
   }
   if (c.res.status >= 500 || s.isEmpty()) {
+    await retire()
     if (s.accessed) writeHeaders(c, null, true, false)
     return
   }
 
-  const age = s.getExpiryAge()
+  // Read without marking the session accessed: what the handler did decides Vary, not this phase.
+  const age = handle.expiryAge()
+  const cookieAge = handle.expireAtBrowserClose() ? undefined : age
   const expiresAt = config.policy.now() + age * 1000
-  let value: string
+  let header: string
   if (s.modified || config.saveEveryRequest) {
     if (isCookieStore(store)) {
-      value = await store.seal(handle.snapshot(), expiresAt)
+      const value = await store.seal(handle.snapshot(), expiresAt)
       if (config.cookie.name.length + 1 + value.length > MAX_COOKIE_BYTES) {
         throw new BackwardError('COOKIE_TOO_LARGE', `[backward] The session no longer fits in a cookie (${value.length} bytes sealed, the limit is ${MAX_COOKIE_BYTES}). Keep less in it, or use a server-side store.`)
       }
+      header = cookieHeader(c, config, value, cookieAge)
     } else {
-      value = await save(store, handle, expiresAt)
+      // The header is built before the store is written, so a header failure cannot orphan a record.
+      header = cookieHeader(c, config, handle.stored ? s.key! : handle.ensureId(), cookieAge)
+      await retire()
+      await save(store, handle, expiresAt)
     }
   } else if (handle.stored && s.key !== null && s.key !== incomingId) {
-    value = s.key // saved mid-request under a new id (saveSessionNow): the browser still needs it
+    header = cookieHeader(c, config, s.key, cookieAge) // saved mid-request under a new id (saveSessionNow): the browser still needs it
+    await retire()
   } else {
+    await retire()
     if (s.accessed) writeHeaders(c, null, true, false)
     return
   }
-  writeHeaders(c, cookieHeader(c, config, value, s.getExpireAtBrowserClose() ? undefined : age), s.accessed, true)
+  // Vary: Cookie whenever a session cookie is set: the Set-Cookie depends on the request's cookie,
+  // even when the handler never read the session (saveEveryRequest; Django 68).
+  writeHeaders(c, header, true, true)
 }
 
 async function save(store: SessionStore, handle: SessionHandle, expiresAt: number): Promise<string> {
@@ -275,12 +350,17 @@ export async function saveSessionNow(session: Session): Promise<void> {
   const { store } = config
   if (isCookieStore(store) || session.isEmpty()) return
   for (const id of handle.retiredIds) await store.delete(await keyOf(session, id))
-  await save(store, handle, config.policy.now() + session.getExpiryAge() * 1000)
+  await save(store, handle, config.policy.now() + handle.expiryAge() * 1000)
 }
 
-/** The Set-Cookie value; `maxAge` undefined gives a browser-length cookie, 0 deletes it. */
-function cookieHeader(c: Context, config: SessionConfig, value: string, maxAge: number | undefined): string {
+/**
+ * The Set-Cookie value; `maxAge` undefined gives a browser-length cookie, 0 deletes it. The age is
+ * clamped to 400 days, as browsers would clamp it: setExpiry refuses more, but a record written before
+ * that check (or by hand) must still get its cookie rather than a 503.
+ */
+function cookieHeader(c: Context, config: SessionConfig, value: string, age: number | undefined): string {
   const { name, path, domain, httpOnly, sameSite, secure } = config.cookie
+  const maxAge = age === undefined ? undefined : Math.min(age, MAX_AGE_LIMIT)
   return generateCookie(name, value, {
     path,
     httpOnly,

@@ -7,7 +7,7 @@ import { Hono, type Context } from 'hono'
 import { describe, expect, it } from 'vitest'
 import { session, type SessionOptions } from '../../src/server/session.ts'
 import type { SessionStore } from '../../src/server/store.ts'
-import type { CookieSessionStore } from '../../src/server/stores/cookie.ts'
+import { isCookieStore, type CookieSessionStore } from '../../src/server/stores/cookie.ts'
 import { createJar, parseSetCookie } from '../helpers/jar.ts'
 
 type AnyStore = SessionStore | CookieSessionStore
@@ -18,6 +18,19 @@ export function makeApp(store: AnyStore, routes: Record<string, Handler>, option
   app.use(session({ store, onStoreError: () => {}, ...options }))
   for (const [path, handler] of Object.entries(routes)) app.all(path, handler)
   return app
+}
+
+/** Counts the writes that reach a server-side store, forwarding every call to the real one. */
+export function countWrites(inner: SessionStore) {
+  const writes = { create: 0, update: 0, delete: 0, touch: 0 }
+  const store: SessionStore = {
+    load: (k) => inner.load(k),
+    create: (k, d, e) => (writes.create++, inner.create(k, d, e)),
+    update: (k, d, e) => (writes.update++, inner.update(k, d, e)),
+    delete: (k) => (writes.delete++, inner.delete(k)),
+    ...(inner.touch !== undefined ? { touch: (k: string, e: number) => (writes.touch++, inner.touch!(k, e)) } : {}),
+  }
+  return { store, writes, total: () => writes.create + writes.update + writes.delete + writes.touch }
 }
 
 const json = (c: Context) =>
@@ -52,17 +65,18 @@ const routes: Record<string, Handler> = {
     return c.text('ok')
   },
   '/fail-500': (c) => {
-    c.var.session.set('cat', 'dog')
+    c.var.session.set('cat', 'lost')
     return c.text('boom', 500)
   },
   '/fail-503': (c) => {
-    c.var.session.set('cat', 'dog')
+    c.var.session.set('cat', 'lost')
     return c.text('down', 503)
   },
   '/throw': (c) => {
-    c.var.session.set('cat', 'dog')
+    c.var.session.set('cat', 'lost')
     throw new Error('handler bug')
   },
+  '/expiry-age': (c) => c.json(c.var.session.getExpiryAge()),
 }
 
 async function send(app: Hono, path: string, cookie = '', url = 'http://localhost') {
@@ -72,11 +86,14 @@ async function send(app: Hono, path: string, cookie = '', url = 'http://localhos
 export function describeSessionContract(name: string, makeStore: () => AnyStore, { revocable = true } = {}) {
   describe(`session() contract: ${name}`, () => {
     const setup = (options: Partial<SessionOptions> = {}) => {
-      const store = makeStore()
-      return { store, app: makeApp(store, routes, options), jar: createJar() }
+      const real = makeStore()
+      // Server-side stores are wrapped to count writes; a cookie store has nothing to count.
+      const spy = isCookieStore(real) ? null : countWrites(real)
+      const store = spy?.store ?? real
+      return { store, app: makeApp(store, routes, options), jar: createJar(), writes: () => spy?.total() ?? 0 }
     }
 
-    it('a new session is neither accessed nor modified, and an untouched anonymous request sets no cookie (1, 67)', async () => {
+    it('a new session is neither accessed nor modified, and an untouched anonymous request sets no cookie and no Vary (1)', async () => {
       const { app } = setup()
       const res = await send(app, '/touch-nothing')
       expect(res.headers.getSetCookie()).toEqual([])
@@ -143,22 +160,32 @@ export function describeSessionContract(name: string, makeStore: () => AnyStore,
       expect(attrs['max-age']).toBeUndefined()
     })
 
-    it.each(['/fail-500', '/fail-503', '/throw'])('never saves on a 5xx (62, 63): %s', async (path) => {
-      const { app, jar } = setup()
-      const res = await send(app, path)
-      expect(res.status).toBeGreaterThanOrEqual(500)
-      expect(res.headers.getSetCookie()).toEqual([])
-      jar.store(res)
-      expect((await (await send(app, '/read', jar.header())).json()).data).toEqual({})
+    it.each(['/fail-500', '/fail-503', '/throw'])('never saves on a 5xx, neither a new nor a loaded session (62, 63): %s', async (path) => {
+      const { app, jar, writes, store } = setup()
+      const anonymous = await send(app, path)
+      expect(anonymous.status).toBeGreaterThanOrEqual(500)
+      expect(anonymous.headers.getSetCookie()).toEqual([])
+      expect(writes()).toBe(0)
+
+      jar.store(await send(app, '/set?k=cat&v=dog'))
+      const before = writes()
+      if (!isCookieStore(store)) expect(before).toBeGreaterThan(0) // the spy does see real saves
+      const loaded = await send(app, path, jar.header())
+      expect(loaded.status).toBeGreaterThanOrEqual(500)
+      expect(loaded.headers.getSetCookie()).toEqual([])
+      expect(writes()).toBe(before) // no create, update, delete or touch reached the store
+      expect((await (await send(app, '/read', jar.header())).json()).data).toEqual({ cat: 'dog' })
     })
 
-    it('flush deletes the cookie with the exact Django header and Vary (17, 65)', async () => {
+    it('flush deletes the cookie with the exact Django header, Vary and no-store (17, 65)', async () => {
       const { app, jar } = setup()
       jar.store(await send(app, '/set'))
       const old = jar.header()
       const res = await send(app, '/flush', old)
       expect(res.headers.getSetCookie()).toEqual(['sessionid=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax'])
       expect(res.headers.get('Vary')).toBe('Cookie')
+      // Any response with a Set-Cookie must not be cached, the deletion included.
+      expect(res.headers.get('Cache-Control')).toBe('no-store')
       const again = await (await send(app, '/read', old)).json()
       if (revocable) expect(again).toMatchObject({ key: null, data: {} })
       else expect(again.data).toEqual({ cat: 'dog' }) // documented: a cookie store cannot revoke
@@ -171,10 +198,11 @@ export function describeSessionContract(name: string, makeStore: () => AnyStore,
       expect(attrs).toMatchObject({ domain: '.example.local', path: '/example/', 'max-age': '0' })
     })
 
-    it('flush without an incoming cookie sets no cookie (67)', async () => {
+    it('flush without an incoming cookie sets no cookie, but Vary: Cookie (67)', async () => {
       const { app } = setup()
       const res = await send(app, '/flush')
       expect(res.headers.getSetCookie()).toEqual([])
+      expect(res.headers.get('Vary')).toBe('Cookie')
     })
 
     it('cycleKey keeps the data under a new key and retires the old one (18, 19)', async () => {
@@ -188,12 +216,14 @@ export function describeSessionContract(name: string, makeStore: () => AnyStore,
       if (revocable) expect((await (await send(app, '/read', old)).json()).data).toEqual({})
     })
 
-    it('saveEveryRequest renews the cookie of an untouched non-empty session (68)', async () => {
+    it('saveEveryRequest renews the cookie of an untouched non-empty session, with Vary (68)', async () => {
       const { app, jar } = setup({ saveEveryRequest: true })
       jar.store(await send(app, '/set'))
       const res = await send(app, '/touch-nothing', jar.header())
       expect(res.headers.getSetCookie()).toHaveLength(1)
-      expect(res.headers.get('Vary')).toBeNull() // not accessed by the handler
+      // The reference: "still gets Set-Cookie and Vary". The renewed cookie depends on the request's.
+      expect(res.headers.get('Vary')).toBe('Cookie')
+      expect(res.headers.get('Cache-Control')).toBe('no-store')
       jar.store(res)
       expect((await (await send(app, '/read', jar.header())).json()).data).toEqual({ cat: 'dog' })
     })
@@ -204,6 +234,7 @@ export function describeSessionContract(name: string, makeStore: () => AnyStore,
       const res = await send(app, '/del-last', jar.header())
       const lines = res.headers.getSetCookie()
       expect(lines).toHaveLength(1)
+      expect(res.headers.get('Vary')).toBe('Cookie')
       // A cookie store has no key to keep: an empty cookie session is simply deleted.
       if (!revocable) return expect(parseSetCookie(lines[0]!).attrs['max-age']).toBe('0')
       expect(parseSetCookie(lines[0]!).attrs['max-age']).toBe('1209600')
@@ -215,12 +246,73 @@ export function describeSessionContract(name: string, makeStore: () => AnyStore,
 
     it('an expiry in the past expires the session at once (35)', async () => {
       const { app, jar } = setup()
-      jar.store(await send(app, '/expire-now'))
-      // Max-Age=0 makes the browser drop it; a client that keeps it anyway must get nothing.
-      const raw = (await send(app, '/expire-now')).headers.getSetCookie()[0]!
-      const { value } = parseSetCookie(raw)
+      const res = await send(app, '/expire-now')
+      const { value, attrs } = parseSetCookie(res.headers.getSetCookie()[0]!)
+      expect(value.length).toBeGreaterThan(0) // a session was issued, not a deletion
+      expect(attrs['max-age']).toBe('0')
+      jar.store(res)
+      expect(jar.cookies.has('sessionid')).toBe(false) // a browser drops it at once
+      // A client that keeps the value anyway gets nothing: the record (or sealed value) has expired too.
       expect((await (await send(app, '/read', `sessionid=${value}`)).json()).data).toEqual({})
     })
+
+    it('the expiry getters mark the session accessed, so the answer carries Vary: Cookie (Django reads them through get)', async () => {
+      const { app } = setup()
+      const res = await send(app, '/expiry-age')
+      expect(await res.json()).toBe(1_209_600)
+      expect(res.headers.get('Vary')).toBe('Cookie')
+    })
+
+    it('setExpiry beyond 400 days throws in the handler; nothing is written and no cookie is set', async () => {
+      const store = makeStore()
+      const spy = isCookieStore(store) ? null : countWrites(store)
+      const app = makeApp(spy?.store ?? store, {
+        '/seconds': (c) => (c.var.session.set('a', 1), c.var.session.setExpiry(400 * 86400 + 1), c.text('ok')),
+        '/date': (c) => (c.var.session.set('a', 1), c.var.session.setExpiry(new Date(Date.now() + 2 * 365 * 86400_000)), c.text('ok')),
+        '/limit': (c) => (c.var.session.set('a', 1), c.var.session.setExpiry(400 * 86400), c.text('ok')),
+      })
+      app.onError((err, c) => c.text(`${err.name}: ${err.message}`, 500))
+      for (const path of ['/seconds', '/date']) {
+        const res = await app.request(path)
+        expect(res.status).toBe(500) // the app's error handler: a bug to fix, not a 503 store outage
+        expect(await res.text()).toMatch(/^RangeError: \[backward\] setExpiry: at most 34560000 seconds \(400 days\)/)
+        expect(res.headers.getSetCookie()).toEqual([])
+      }
+      expect(spy?.total() ?? 0).toBe(0)
+      const ok = await app.request('/limit')
+      expect(ok.status).toBe(200)
+      expect(parseSetCookie(ok.headers.getSetCookie()[0]!).attrs['max-age']).toBe('34560000')
+    })
+
+    if (revocable) {
+      it('a save that finds its session logged out by a concurrent request answers 400 and does not resurrect it (37, 64)', async () => {
+        let release!: () => void
+        const gate = new Promise<void>((r) => (release = r))
+        const app = makeApp(makeStore(), {
+          '/login': (c) => (c.var.session.set('user', 'u1'), c.text('ok')),
+          '/slow-write': async (c) => {
+            c.var.session.get('user') // loaded before the logout lands
+            await gate
+            c.var.session.set('cart', 3)
+            return c.text('written')
+          },
+          '/logout': (c) => (c.var.session.flush(), c.text('bye')),
+          '/read': (c) => c.json(Object.fromEntries(c.var.session.entries())),
+        })
+        const jar = createJar()
+        jar.store(await app.request('/login'))
+        expect(await (await app.request('/read', { headers: { Cookie: jar.header() } })).json()).toEqual({ user: 'u1' })
+        const slow = app.request('/slow-write', { headers: { Cookie: jar.header() } })
+        await new Promise((r) => setTimeout(r, 10))
+        await app.request('/logout', { headers: { Cookie: jar.header() } })
+        release()
+        const res = await slow
+        expect(res.status).toBe(400)
+        expect(await res.json()).toMatchObject({ type: 'urn:backward:session-interrupted' })
+        expect(res.headers.getSetCookie()).toEqual([])
+        expect(await (await app.request('/read', { headers: { Cookie: jar.header() } })).json()).toEqual({})
+      })
+    }
 
     describe('security', () => {
       const hostile = [

@@ -1,6 +1,6 @@
 /** Django's SessionBase behaviours (reference 1.8: 1–14, 17–19, 25–31, 73, 74) on the framework-free object. */
 import { describe, expect, it } from 'vitest'
-import { createSessionHandle, type SessionPolicy } from '../../src/server/session-core.ts'
+import { createSessionHandle, MAX_EXPIRY_SECONDS, type SessionPolicy } from '../../src/server/session-core.ts'
 
 const T0 = Date.UTC(2026, 0, 1)
 const policy = (over: Partial<SessionPolicy> = {}): SessionPolicy => ({ maxAge: 1_209_600, expireAtBrowserClose: false, now: () => T0, guardReserved: true, ...over })
@@ -64,7 +64,10 @@ describe('session object (Django SessionBase)', () => {
     expect(s.modified).toBe(false)
   })
   it('11–13 values, keys, entries: accessed, not modified', () => {
-    expect(fresh().values()).toEqual([])
+    const empty = fresh()
+    expect(empty.values()).toEqual([])
+    expect(empty.accessed).toBe(true)
+    expect(empty.modified).toBe(false)
     const { session: s } = loaded({ x: 1 })
     expect(s.values()).toEqual([1])
     expect(s.keys()).toEqual(['x'])
@@ -134,6 +137,41 @@ describe('session object (Django SessionBase)', () => {
       const seen = [10, 0, null].map((v) => (s.setExpiry(v), s.getExpireAtBrowserClose()))
       expect(seen).toEqual(expected)
     }
+  })
+  it.each([
+    ['getExpiryAge', (s: ReturnType<typeof fresh>) => s.getExpiryAge()],
+    ['getExpiryDate', (s: ReturnType<typeof fresh>) => s.getExpiryDate()],
+    ['getExpireAtBrowserClose', (s: ReturnType<typeof fresh>) => s.getExpireAtBrowserClose()],
+  ])('%s marks the session accessed, not modified (Django reads _session_expiry through get)', (_name, call) => {
+    let firstAccess = 0
+    const s = createSessionHandle(null, null, policy(), () => firstAccess++).session
+    call(s)
+    expect(s.accessed).toBe(true)
+    expect(s.modified).toBe(false)
+    expect(firstAccess).toBe(1) // the middleware's Vary hook ran
+  })
+  it("the handle's expiry reads (the response phase's) do not mark the session accessed", () => {
+    const h = loaded({ _session_expiry: 10 })
+    expect(h.expiryAge()).toBe(10)
+    expect(h.expireAtBrowserClose()).toBe(false)
+    expect(h.session.accessed).toBe(false)
+  })
+  it('setExpiry refuses more than 400 days ahead, in seconds or as a Date; exactly 400 days and the past are fine', () => {
+    expect(MAX_EXPIRY_SECONDS).toBe(34_560_000)
+    const s = fresh()
+    for (const tooLong of [MAX_EXPIRY_SECONDS + 1, 500 * 86400, new Date(T0 + (MAX_EXPIRY_SECONDS + 1) * 1000), new Date(T0 + 2 * 365 * 86400_000)]) {
+      expect(() => s.setExpiry(tooLong)).toThrow(RangeError)
+      expect(() => s.setExpiry(tooLong)).toThrow(/^\[backward\] setExpiry: at most 34560000 seconds \(400 days\) ahead/)
+    }
+    expect(s.modified).toBe(false) // a refused call writes nothing
+    s.setExpiry(MAX_EXPIRY_SECONDS)
+    expect(s.getExpiryAge()).toBe(MAX_EXPIRY_SECONDS)
+    s.setExpiry(new Date(T0 + MAX_EXPIRY_SECONDS * 1000))
+    expect(s.getExpiryAge()).toBe(MAX_EXPIRY_SECONDS)
+    s.setExpiry(-10)
+    expect(s.getExpiryAge()).toBe(-10)
+    s.setExpiry(new Date(T0 - 10_000))
+    expect(s.getExpiryAge()).toBe(-10)
   })
   it('setExpiry rejects NaN, Infinity, an invalid Date and strings', () => {
     const s = fresh()

@@ -8,11 +8,27 @@ import { memoryStore } from '../../src/server/stores/memory.ts'
 import { fileStore } from '../../src/server/stores/file.ts'
 import { cookieStore } from '../../src/server/stores/cookie.ts'
 import type { SessionStore } from '../../src/server/store.ts'
-import { hashKey } from '../../src/server/ids.ts'
-import { describeSessionContract, makeApp } from './session-contract.ts'
-import { createJar } from '../helpers/jar.ts'
+import { hashKey, newSessionId } from '../../src/server/ids.ts'
+import { createAead } from '../../src/server/aead.ts'
+import { toBase64Url } from '../../src/server/base64url.ts'
+import { BackwardError } from '../../src/shared/errors.ts'
+import { countWrites, describeSessionContract, makeApp } from './session-contract.ts'
+import { createJar, parseSetCookie } from '../helpers/jar.ts'
 
 const SECRET = 'a-test-secret-that-is-at-least-32-characters-long'
+
+// Lets one test make Hono refuse to build a Set-Cookie header; every other call goes to the real one.
+const cookieFault = vi.hoisted(() => ({ fail: false }))
+vi.mock('hono/cookie', async (importOriginal) => {
+  const real = await importOriginal<typeof import('hono/cookie')>()
+  return {
+    ...real,
+    generateCookie: (...args: Parameters<typeof real.generateCookie>) => {
+      if (cookieFault.fail) throw new Error('header refused')
+      return real.generateCookie(...args)
+    },
+  }
+})
 
 describeSessionContract('memoryStore', () => memoryStore())
 describeSessionContract('fileStore', () => fileStore({ dir: mkdtempSync(join(tmpdir(), 'bw-session-')) }))
@@ -55,32 +71,6 @@ describe('session() middleware', () => {
     const id = res.headers.getSetCookie()[0]!.split(';')[0]!.split('=')[1]!
     expect(keys).toEqual([await hashKey(id)])
     expect(keys[0]).not.toContain(id)
-  })
-
-  it('a save that finds its session logged out by a concurrent request answers 400 and does not resurrect it (37, 64)', async () => {
-    const store = memoryStore()
-    let release!: () => void
-    const gate = new Promise<void>((r) => (release = r))
-    const app = makeApp(store, {
-      '/login': (c) => (c.var.session.set('user', 'u1'), c.text('ok')),
-      '/slow-write': async (c) => {
-        await gate
-        c.var.session.set('cart', 3)
-        return c.text('written')
-      },
-      '/logout': (c) => (c.var.session.flush(), c.text('bye')),
-      '/read': (c) => c.json(Object.fromEntries(c.var.session.entries())),
-    })
-    const jar = createJar()
-    jar.store(await app.request('/login'))
-    const slow = app.request('/slow-write', { headers: { Cookie: jar.header() } })
-    await new Promise((r) => setTimeout(r, 10))
-    await app.request('/logout', { headers: { Cookie: jar.header() } })
-    release()
-    const res = await slow
-    expect(res.status).toBe(400)
-    expect(await res.json()).toMatchObject({ type: 'urn:backward:session-interrupted' })
-    expect(await (await app.request('/read', { headers: { Cookie: jar.header() } })).json()).toEqual({})
   })
 
   it('a request carrying an id retired by a concurrent login does not delete the new cookie', async () => {
@@ -161,6 +151,39 @@ describe('session() middleware', () => {
     expect(res.headers.getSetCookie()).toHaveLength(1)
   })
 
+  it('a stored expiry beyond 400 days (a record written before setExpiry checked) gets a 400-day cookie, not a 503', async () => {
+    const store = memoryStore()
+    const id = newSessionId()
+    await store.create(await hashKey(id), { _session_expiry: 500 * 86400, a: 1 }, Date.now() + 60_000)
+    const app = makeApp(store, { '/': (c) => (c.var.session.set('b', 2), c.text('ok')) })
+    const res = await app.request('/', { headers: { Cookie: `sessionid=${id}` } })
+    expect(res.status).toBe(200)
+    expect(parseSetCookie(res.headers.getSetCookie()[0]!).attrs['max-age']).toBe('34560000')
+  })
+
+  it('the cookie header is built before the store is written: a header failure leaves no orphan record and no half-done cycle', async () => {
+    const real = memoryStore()
+    const { store, writes } = countWrites(real)
+    const app = makeApp(store, {
+      '/new': (c) => (c.var.session.set('a', 1), c.text('ok')),
+      '/cycle': (c) => (c.var.session.cycleKey(), c.text('ok')),
+    })
+    const jar = createJar()
+    jar.store(await app.request('/new'))
+    const id = jar.cookies.get('sessionid')!
+    const before = { ...writes }
+    cookieFault.fail = true
+    try {
+      expect((await app.request('/new')).status).toBe(503)
+      expect((await app.request('/cycle', { headers: { Cookie: jar.header() } })).status).toBe(503)
+    } finally {
+      cookieFault.fail = false
+    }
+    expect(writes).toEqual(before) // no create for the new session, no delete of the old id
+    expect(real.size).toBe(1)
+    expect(await real.load(await hashKey(id))).toEqual({ a: 1 })
+  })
+
   it('appends Cookie to an existing Vary header', async () => {
     const app = makeApp(memoryStore(), { '/': (c) => (c.header('Vary', 'Accept'), c.json(c.var.session.get('a') ?? null)) })
     expect((await app.request('/')).headers.get('Vary')).toBe('Accept, Cookie')
@@ -173,15 +196,70 @@ describe('session() middleware', () => {
       [{ store: memoryStore(), maxAge: 1.5 }, /maxAge/],
       [{ store: memoryStore(), maxAge: 500 * 86400 }, /maxAge/],
       [{ store: memoryStore(), cookie: { sameSite: 'None', secure: false } }, /SameSite=None/],
+      // secure left undefined would send SameSite=None without Secure on http: refused too.
+      [{ store: memoryStore(), cookie: { sameSite: 'None' } }, /SameSite=None.*cookie\.secure: true/],
+      [{ store: memoryStore(), cookie: { sameSite: 'lax' } }, /cookie\.sameSite/],
       [{ store: memoryStore(), cookie: { name: 'bad name' } }, /cookie.name/],
+      [{ store: memoryStore(), cookie: { name: '__Secure-sid' } }, /"__Secure-" cookie name needs cookie\.secure: true/],
+      [{ store: memoryStore(), cookie: { name: '__secure-sid', secure: false } }, /__Secure-/],
+      [{ store: memoryStore(), cookie: { name: '__Host-sid' } }, /"__Host-" cookie name needs cookie\.secure: true, cookie\.path "\/" and no cookie\.domain/],
+      [{ store: memoryStore(), cookie: { name: '__Host-sid', secure: true, path: '/app' } }, /__Host-/],
+      [{ store: memoryStore(), cookie: { name: '__Host-sid', secure: true, domain: 'example.com' } }, /__Host-/],
+      [{ store: memoryStore(), cookie: { path: 'app' } }, /cookie\.path/],
+      [{ store: memoryStore(), cookie: { path: '/; Domain=evil.example' } }, /cookie\.path/],
+      [{ store: memoryStore(), cookie: { domain: 'example.com; Secure' } }, /cookie\.domain/],
+      [{ store: memoryStore(), cookie: { domain: '' } }, /cookie\.domain/],
       [{ store: { load() {} } }, /create/],
-    ])('%#', (options, message) => {
+    ])('%#: %j', (options, message) => {
       expect(() => session(options as never)).toThrow(message)
+      expect(() => session(options as never)).toThrow(expect.objectContaining({ code: 'CONFIG', message: expect.stringMatching(/^\[backward\] session\(\): /) }))
+    })
+
+    it('prefixed names that follow the rules work on plain http too (they were a 503 at request time)', async () => {
+      for (const cookie of [{ name: '__Host-sid', secure: true }, { name: '__Secure-sid', secure: true, domain: 'example.com' }, { sameSite: 'None' as const, secure: true }]) {
+        const app = makeApp(memoryStore(), { '/': (c) => (c.var.session.set('a', 1), c.text('ok')) }, { cookie })
+        const res = await app.request('http://example.com/')
+        expect(res.status).toBe(200)
+        expect(parseSetCookie(res.headers.getSetCookie()[0]!).attrs.secure).toBe(true)
+      }
     })
     it('cookieStore needs long secrets', () => {
       expect(() => cookieStore({ secrets: [] })).toThrow(/secret/)
       expect(() => cookieStore({ secrets: ['short'] })).toThrow(/32 characters/)
     })
+  })
+})
+
+describe('store errors: an outage is a 503, a misconfiguration is thrown (500), at load and at save alike', () => {
+  const failing = (at: 'load' | 'save', error: unknown): SessionStore => {
+    const inner = memoryStore()
+    const fail = () => Promise.reject(error)
+    return at === 'load'
+      ? { load: fail, create: (k, d, e) => inner.create(k, d, e), update: (k, d, e) => inner.update(k, d, e), delete: (k) => inner.delete(k) }
+      : { load: (k) => inner.load(k), create: fail, update: fail, delete: fail }
+  }
+  const request = async (store: SessionStore) => {
+    const logged: unknown[] = []
+    const app = makeApp(store, { '/': (c) => (c.var.session.set('a', 1), c.text('ok')) }, { onStoreError: (e) => logged.push(e) })
+    app.onError((err, c) => c.text(`app error handler: ${(err as BackwardError).code}`, 500))
+    const res = await app.request('/', { headers: { Cookie: `sessionid=${newSessionId()}` } })
+    return { status: res.status, body: await res.text(), logged }
+  }
+  const missingTable = new BackwardError('CONFIG', '[backward] postgresStore: PostgreSQL rejected the session query (SQLSTATE 42P01). Run store.migrate() or check the table name and grants.')
+
+  it.each(['load', 'save'] as const)('a CONFIG error (a missing table) at %s reaches the app error handler, not a retryable 503', async (at) => {
+    const { status, body, logged } = await request(failing(at, missingTable))
+    expect(status).toBe(500)
+    expect(body).toBe('app error handler: CONFIG')
+    expect(logged).toEqual([]) // not reported as an outage
+  })
+
+  it.each(['load', 'save'] as const)('a driver error or STORE_UNAVAILABLE at %s is an outage: 503 with Retry-After', async (at) => {
+    for (const error of [Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), new BackwardError('STORE_UNAVAILABLE', '[backward] down')]) {
+      const { status, logged } = await request(failing(at, error))
+      expect(status).toBe(503)
+      expect(logged).toEqual([error])
+    }
   })
 })
 
@@ -218,6 +296,37 @@ describe('cookieStore', () => {
     expect(res.status).toBe(500)
     expect(await res.json()).toMatchObject({ code: 'COOKIE_TOO_LARGE', message: expect.stringMatching(/^\[backward\]/) })
     expect(res.headers.getSetCookie()).toEqual([])
+  })
+
+  describe('security', () => {
+    // Sealed with the real key (the same secret), so the AEAD opens them: only the payload checks stand.
+    const sealRaw = async (plain: string) => 'b1.' + toBase64Url(await createAead([SECRET]).seal(new TextEncoder().encode(plain)))
+    const t = Date.now()
+    const payloads: [string, string][] = [
+      ['not JSON', 'not json at all {'],
+      ['JSON but not an object', '[1,2,3]'],
+      ['a JSON string', '"hello"'],
+      ['no data member', JSON.stringify({ iat: t, exp: t + 60_000 })],
+      ['data is an array', JSON.stringify({ iat: t, exp: t + 60_000, d: ['x'] })],
+      ['data is null', JSON.stringify({ iat: t, exp: t + 60_000, d: null })],
+      ['exp is a string', JSON.stringify({ iat: t, exp: String(t + 60_000), d: { a: 1 } })],
+      ['no iat', JSON.stringify({ exp: t + 60_000, d: { a: 1 } })],
+    ]
+    it.each(payloads)('a validly sealed payload that is %s gives a fresh anonymous session (Django 34)', async (_label, plain) => {
+      const app = makeApp(cookieStore({ secrets: [SECRET] }), { '/read': (c) => c.json(Object.fromEntries(c.var.session.entries())), '/set': (c) => (c.var.session.set('b', 2), c.text('ok')) })
+      const sealed = await sealRaw(plain)
+      const read = await app.request('/read', { headers: { Cookie: `sessionid=${sealed}` } })
+      expect(read.status).toBe(200)
+      expect(await read.json()).toEqual({})
+      const set = await app.request('/set', { headers: { Cookie: `sessionid=${sealed}` } })
+      expect(set.status).toBe(200)
+      const issued = parseSetCookie(set.headers.getSetCookie()[0]!).value
+      expect(issued).not.toBe(sealed)
+      expect(await cookieStore({ secrets: [SECRET] }).unseal(issued)).toEqual({ b: 2 })
+    })
+    it('the control: a well-formed payload sealed the same way does open', async () => {
+      expect(await cookieStore({ secrets: [SECRET] }).unseal(await sealRaw(JSON.stringify({ iat: t, exp: t + 60_000, d: { a: 1 } })))).toEqual({ a: 1 })
+    })
   })
 
   it('ciphertext reveals nothing of the data', async () => {

@@ -97,6 +97,58 @@ export function fileStore(options: FileStoreOptions): SessionStore {
     }
   }
 
+  /**
+   * Writes to one key run one at a time in this process. update and touch check that the record is
+   * live and then rename a new file over it; without this, a delete (a logout) landing between the
+   * check and the rename would be undone by the rename. Only one promise per busy key is kept.
+   * Another process sharing `dir` is not covered: see the README's note on fileStore.
+   */
+  const queues = new Map<string, Promise<void>>()
+  function exclusive<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const run = (queues.get(key) ?? Promise.resolve()).then(work)
+    const tail = run.then(
+      () => {},
+      () => {},
+    )
+    queues.set(key, tail)
+    void tail.then(() => {
+      if (queues.get(key) === tail) queues.delete(key)
+    })
+    return run
+  }
+
+  /** Insert-only: link() fails with EEXIST when the name is taken, so a live record is never overwritten. */
+  async function insert(key: string, data: SessionData, expiresAt: number): Promise<boolean> {
+    const temp = await writeTemp(data, expiresAt)
+    try {
+      await link(temp, pathOf(key))
+      await unlink(temp).catch(() => {})
+      return true
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        await unlink(temp).catch(() => {})
+        throw unavailable(error)
+      }
+    }
+    // The name is taken. An expired record may be replaced; a live one never is.
+    if ((await readLive(key)) !== null) {
+      await unlink(temp).catch(() => {})
+      return false
+    }
+    await replace(temp, key)
+    return true
+  }
+
+  async function remove(key: string): Promise<boolean> {
+    try {
+      await unlink(pathOf(key))
+      return true
+    } catch (error) {
+      if (!isMissing(error)) throw unavailable(error)
+      return false
+    }
+  }
+
   return {
     async load(key) {
       assertStoreKey(key)
@@ -105,51 +157,33 @@ export function fileStore(options: FileStoreOptions): SessionStore {
 
     async create(key, data, expiresAt) {
       assertStoreKey(key)
-      const temp = await writeTemp(data, expiresAt)
-      try {
-        // link() fails with EEXIST when the target exists: an atomic insert-only write.
-        await link(temp, pathOf(key))
-        await unlink(temp).catch(() => {})
-        return true
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-          await unlink(temp).catch(() => {})
-          throw unavailable(error)
-        }
-      }
-      // The name is taken. An expired record may be replaced; a live one never is.
-      if ((await readLive(key)) !== null) {
-        await unlink(temp).catch(() => {})
-        return false
-      }
-      await replace(temp, key)
-      return true
+      return exclusive(key, () => insert(key, data, expiresAt))
     },
 
     async update(key, data, expiresAt) {
       assertStoreKey(key)
-      // Same guarantee as Django's file backend: an update never recreates a deleted or expired
-      // record. The check-then-rename has a small window without a lock, as in Django.
-      if ((await readLive(key)) === null) return false
-      await replace(await writeTemp(data, expiresAt), key)
-      return true
+      // Same guarantee as Django's file backend: an update never recreates a deleted or expired record.
+      // The check and the rename run in the key's queue, so a delete in this process cannot land between.
+      return exclusive(key, async () => {
+        if ((await readLive(key)) === null) return false
+        await replace(await writeTemp(data, expiresAt), key)
+        return true
+      })
     },
 
     async delete(key) {
       assertStoreKey(key)
-      try {
-        await unlink(pathOf(key))
-      } catch (error) {
-        if (!isMissing(error)) throw unavailable(error)
-      }
+      await exclusive(key, () => remove(key))
     },
 
     async touch(key, expiresAt) {
       assertStoreKey(key)
-      const record = await readLive(key)
-      if (record === null) return false
-      await replace(await writeTemp(record.data, expiresAt), key)
-      return true
+      return exclusive(key, async () => {
+        const record = await readLive(key)
+        if (record === null) return false
+        await replace(await writeTemp(record.data, expiresAt), key)
+        return true
+      })
     },
 
     async clearExpired() {
@@ -169,16 +203,13 @@ export function fileStore(options: FileStoreOptions): SessionStore {
         }
         if (!RECORD_FILE.test(name)) continue
         const key = name.slice(0, 64)
-        const record = await read(key).catch(() => null)
-        // A corrupt file is as good as expired: it can never load.
-        if (record === null || record.expiresAt <= t) {
-          try {
-            await unlink(pathOf(key))
-            removed++
-          } catch (error) {
-            if (!isMissing(error)) throw unavailable(error)
-          }
-        }
+        // Read again in the key's queue, so a record that a create has just replaced is not removed.
+        const gone = await exclusive(key, async () => {
+          const record = await read(key).catch(() => null)
+          // A corrupt file is as good as expired: it can never load.
+          return record === null || record.expiresAt <= t ? remove(key) : false
+        })
+        if (gone) removed++
       }
       return removed
     },
