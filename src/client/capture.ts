@@ -24,7 +24,8 @@ export function keptHeaders(headers: Headers, allowed: Set<string>, dropContentT
 
 /**
  * Reads a request body into storable form: FormData entries (files as bytes, name and type) when
- * the caller passed FormData, raw bytes otherwise. Refuses a body over `max` bytes before saving any.
+ * the caller passed FormData, raw bytes otherwise. Refuses a body over `max` bytes before saving any,
+ * and stops reading a stream as soon as it goes over.
  * @example
  * await captureBody(request.clone(), null, 1 << 20) // ArrayBuffer
  */
@@ -48,7 +49,10 @@ export async function captureBody(
     )
   }
   if (!request.body) return null
-  const bytes = await request.arrayBuffer()
-  if (bytes.byteLength > max) throw tooLarge()
-  return bytes
+  // Read with a cap: a stream body may never end, and the hand-off waits for this capture.
+  const reader = request.body.getReader() as ReadableStreamDefaultReader<Uint8Array<ArrayBuffer>>
+  const chunks: Uint8Array<ArrayBuffer>[] = []
+  for (let size = 0, chunk; !(chunk = await reader.read()).done; chunks.push(chunk.value))
+    if ((size += chunk.value.length) > max) throw (reader.cancel().catch(() => {}), tooLarge())
+  return new Blob(chunks).arrayBuffer()
 }

@@ -1,13 +1,8 @@
-import { BackwardError } from '../shared/errors.ts'
-import {
-  LOGIN_SIGNAL_COOKIE,
-  PROBLEM_CONTENT_TYPE,
-  USER_TAG_PATTERN,
-  parseLoginRequired,
-} from '../shared/protocol.ts'
+import { BackwardError, type BackwardErrorCode } from '../shared/errors.ts'
+import { LOGIN_SIGNAL_COOKIE, PROBLEM_CONTENT_TYPE, parseLoginRequired } from '../shared/protocol.ts'
 import { DEFAULT_HEADERS, captureBody, keptHeaders } from './capture.ts'
 import type { ReplayContext } from './replay.ts'
-import { idbStorage, memoryStorage } from './storage.ts'
+import { USER_KEY, idbStorage, memoryStorage } from './storage.ts'
 import type {
   Backward,
   BackwardAction,
@@ -18,8 +13,6 @@ import type {
   LoginRequiredInfo,
 } from './types.ts'
 
-// Meta key for the remembered user tag. Action keys are UUIDs, so they never collide with it.
-const USER_KEY = 'user'
 const SAFE_METHODS = /^(GET|HEAD|OPTIONS|TRACE)$/
 const noop = () => {}
 
@@ -69,16 +62,18 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
   const emit = <K extends keyof BackwardEvents>(name: K, event: BackwardEvents[K]) =>
     void events.dispatchEvent(Object.assign(new Event(name), event))
 
-  /** Runs a storage call. A full disk is reported; a broken IndexedDB (private mode) moves to memory. */
-  async function store<T>(op: (storage: BackwardStorage) => Promise<T>, action?: BackwardAction): Promise<T> {
+  /** Reports a refusal to save (an `error` event) and returns the error, for the caller to throw. */
+  const refuse = (error: BackwardError, action?: BackwardAction) => (emit('error', { error, action }), error)
+
+  /**
+   * Runs a storage call. A full disk frees space and tries once more, then is reported (its code loads
+   * on demand: a full disk is rare); a broken IndexedDB (private mode) moves to memory.
+   */
+  async function store<T>(op: (storage: BackwardStorage) => Promise<T>, action?: BackwardAction, again?: 1): Promise<T> {
     try {
       return await op(storage)
     } catch (cause) {
-      if ((cause as Error)?.name == 'QuotaExceededError') {
-        const error = new BackwardError('QUOTA_EXCEEDED', 'storage full; action not saved', { cause })
-        emit('error', { error, action })
-        throw error
-      }
+      if ((cause as Error)?.name == 'QuotaExceededError') return (await import('./replay.ts')).diskFull(context, op, action, cause, again)
       if (inMemory) throw cause
       inMemory = true
       storage = memoryStorage()
@@ -98,14 +93,27 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     const request = new Request(input instanceof Request ? input : new URL(input, location.href), init)
     // A cross-site request is never saved: its replay would carry this user's cookies elsewhere.
     if (!(new URL(request.url).origin == location.origin && shouldQueue(request))) return send(request)
-    // Order and a copy are fixed before sending: a body can be read only once.
+    // Order, user, generation and a copy are fixed before sending: a body can be read only once, and
+    // what is saved belongs to the moment the request was made.
     // Unique in this instance, so it orders requests made in the same millisecond too.
     const createdAt = (last = Math.max(now(), last + 1))
-    const form = init?.body instanceof FormData ? [...init.body] : null
-    // Cloning tees the body stream, which makes the browser upload it as a stream (slow). A body
-    // given as a value (string, bytes, Blob, FormData…) is rebuilt from `init` on a 401 instead;
-    // only a Request or a stream body, which can be read once, is cloned up front.
-    const copy = input instanceof Request || init?.body instanceof ReadableStream ? request.clone() : 0
+    // A logout (clear(), here or in another tab) while the request is out must not hand it to whoever
+    // logs in next: the user is read now, and a clear() in this tab meanwhile means it is not saved.
+    const user = remembered()
+    const started = epoch
+    const body = init?.body
+    // FormData entries are read now (strings and Files cannot change).
+    const form = body instanceof FormData ? [...body] : null
+    // Cloning tees the body stream, which makes the browser upload it as a stream (slow): only a
+    // Request or a stream body, which can be read once, is cloned. A mutable value (bytes,
+    // URLSearchParams) is snapshot in a second Request built now: the caller may change or transfer
+    // it once this call returns. Strings and Blobs cannot change: rebuilt from `init` on a 401.
+    const copy =
+      input instanceof Request || body instanceof ReadableStream
+        ? request.clone()
+        : typeof body == 'object' && !(body instanceof Blob || form)
+          ? new Request(request.url, init)
+          : 0
     const step = (async () => {
       const response = await send(request)
       const problem =
@@ -121,20 +129,20 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
         url: source.url,
         headers: keptHeaders(source.headers, allowedHeaders, !!form),
         body: await captureBody(source, form, maxBodyBytes).catch((error: BackwardError) => {
-          emit('error', { error })
-          throw error
+          throw refuse(error)
         }),
         credentials: source.credentials,
         mode: source.mode,
         createdAt,
         expiresAt: createdAt + ttl * 1000,
         returnTo: location.href,
-        user: await remembered(),
+        user: await user,
         attempts: 0,
       }
+      if (started != epoch) throw refuse(new BackwardError('CLEARED' as BackwardErrorCode, 'cleared (a logout) while the request was out; not saved'), action)
       await store((s) => s.set(action.id, action), action)
       emit('queued', { action })
-      return { response, info: { loginUrl: problem?.loginUrl ?? loginUrl ?? '', action, response } }
+      return { response, info: { loginUrl: problem?.loginUrl ?? loginUrl ?? '', action, response, persisted: !inMemory } }
     })()
     inflight.add(step)
     const result = await step.finally(() => inflight.delete(step))
@@ -148,11 +156,7 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     handing ??= (async () => {
       // Let the page's other requests come back and be saved first: navigating now would abort them.
       while (inflight.size) await Promise.allSettled(inflight)
-      const { loginTarget, goToLogin } = await import('./hand-off.ts')
-      info.loginUrl = loginTarget(info.loginUrl, location)
-      emit('login-required', info)
-      if (!options.onLoginRequired) goToLogin(info, location, emit)
-      else if ((await Promise.resolve(info).then(options.onLoginRequired).catch(noop)) === true) await replay()
+      await (await import('./hand-off.ts')).handOff(context, info)
     })()
       // The action is saved whatever happens here (even a hand-off module that fails to load).
       .catch(noop)
@@ -161,16 +165,6 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     const response = waiting.get(id)!
     waiting.delete(id)
     return response
-  }
-
-  /** Reads and deletes the login signal cookie; returns its user tag. */
-  function takeSignal(): string | undefined {
-    const prefix = LOGIN_SIGNAL_COOKIE + '='
-    const value = jar?.cookie.split(/; */).find((c) => c.startsWith(prefix))?.slice(prefix.length)
-    if (value == null) return
-    // Single use, whatever it holds.
-    jar!.cookie = prefix + '; Max-Age=0; Path=/'
-    return USER_TAG_PATTERN.test(value) ? value : undefined
   }
 
   const context: ReplayContext = {
@@ -182,6 +176,10 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     options,
     maxAttempts,
     waiting,
+    lease: !locks,
+    location,
+    jar,
+    replay,
     retry(attempt) {
       clearTimeout(timer)
       timer = setTimeout(() => replay().catch(noop), retryDelay(attempt))
@@ -190,14 +188,8 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
 
   async function run(onLoad?: boolean): Promise<void> {
     const started = epoch
-    // Loaded when a replay is due (once per login): other page loads skip these bytes. Loaded before
-    // the signal is taken, so that a failed load leaves the signal for the next page.
-    const { replayQueue } = await import('./replay.ts')
-    const signal = takeSignal()
-    // A page load sends nothing unless a login just happened (a valid signal).
-    if (onLoad && !signal) return
-    if (signal) await store((s) => s.set(USER_KEY, signal))
-    await replayQueue(context, signal ?? (await remembered()), () => started != epoch)
+    // Loaded when a replay is due (once per login): other page loads skip these bytes.
+    await (await import('./replay.ts')).replayNow(context, onLoad, () => started != epoch)
   }
 
   function replay(onLoad?: boolean): Promise<void> {

@@ -1,5 +1,6 @@
-import { BackwardError } from '../shared/errors.ts'
+import { BackwardError, type BackwardErrorCode } from '../shared/errors.ts'
 import { DEFAULT_REDIRECT_FIELD } from '../shared/protocol.ts'
+import type { ReplayContext } from './replay.ts'
 import type { BackwardEvents, CreateBackwardOptions, LoginRequiredInfo } from './types.ts'
 
 // Loaded on the first login hand-off only: most page loads never meet a login wall.
@@ -21,6 +22,7 @@ export function loginTarget(url: string, here: Here): string {
 
 /**
  * Navigates to the login URL when it is on this page's origin, else emits an `error` (UNSAFE_REDIRECT).
+ * Before navigating with a queue in memory (`info.persisted` false), emits an `error` (NOT_PERSISTED).
  * The URL comes from a server's answer: it is never followed off this site. In the browser the check is
  * exact: the browser's own URL parser resolves the URL, and the resolved absolute URL is what is
  * followed, so no parser difference is left to exploit (`isSafeRedirect` exists for servers, whose
@@ -37,6 +39,25 @@ export function goToLogin(
   try {
     target = new URL(info.loginUrl, here.href)
   } catch {}
-  if (target && target.origin == here.origin && /^https?:$/.test(target.protocol)) here.assign(target.href)
-  else emit('error', { error: new BackwardError('UNSAFE_REDIRECT', 'login URL is off this site; fix loginUrl'), action: info.action })
+  if (target && target.origin == here.origin && /^https?:$/.test(target.protocol)) {
+    // In memory mode the queue dies with this page: say so before leaving, rather than pretend it is kept.
+    if (!info.persisted)
+      emit('error', { error: new BackwardError('NOT_PERSISTED' as BackwardErrorCode, 'no IndexedDB: leaving for login loses the saved actions; log in within the page (onLoginRequired)'), action: info.action })
+    here.assign(target.href)
+  } else emit('error', { error: new BackwardError('UNSAFE_REDIRECT', 'login URL is off this site; fix loginUrl'), action: info.action })
+}
+
+/**
+ * The hand-off itself, once the page's other requests are back: resolves the login URL, emits
+ * `login-required`, then either navigates (the default) or awaits `onLoginRequired` and replays when it
+ * resolves `true` (an in-page login).
+ * @example
+ * await handOff(ctx, info)
+ */
+export async function handOff(ctx: ReplayContext, info: LoginRequiredInfo): Promise<void> {
+  const { location, emit, options } = ctx
+  info.loginUrl = loginTarget(info.loginUrl, location)
+  emit('login-required', info)
+  if (!options.onLoginRequired) goToLogin(info, location, emit)
+  else if ((await Promise.resolve(info).then(options.onLoginRequired).catch(() => {})) === true) await ctx.replay()
 }

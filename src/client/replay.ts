@@ -1,10 +1,19 @@
-import { IDEMPOTENCY_HEADER } from '../shared/protocol.ts'
-import type { BackwardAction, BackwardEvents, BackwardStorage, CreateBackwardOptions } from './types.ts'
+import { BackwardError } from '../shared/errors.ts'
+import { IDEMPOTENCY_HEADER, LOGIN_SIGNAL_COOKIE, USER_TAG_PATTERN } from '../shared/protocol.ts'
+import { USER_KEY } from './storage.ts'
+import type { Backward, BackwardAction, BackwardEvents, BackwardStorage, CreateBackwardOptions } from './types.ts'
+
+// The idempotency layer's answer while the first run of a key is still going (src/server/idempotency.ts).
+const IN_PROGRESS_TYPE = 'urn:backward:request-in-progress'
+// The cross-tab lease used when Web Locks are missing: its localStorage key and how long it holds.
+const LEASE_KEY = 'backward-replay'
+const LEASE_MS = 10000
+const noop = () => {}
 
 /** What a replay needs from the instance that runs it. */
 export interface ReplayContext {
-  /** A storage call, with the instance's quota reporting and memory fallback. */
-  store<T>(op: (storage: BackwardStorage) => Promise<T>, action?: BackwardAction): Promise<T>
+  /** A storage call, with the instance's quota handling and memory fallback; `again` marks the one retry after a full disk. */
+  store<T>(op: (storage: BackwardStorage) => Promise<T>, action?: BackwardAction, again?: 1): Promise<T>
   emit<K extends keyof BackwardEvents>(name: K, event: BackwardEvents[K]): void
   pending(): Promise<BackwardAction[]>
   send(request: Request): Promise<Response>
@@ -16,7 +25,95 @@ export interface ReplayContext {
   retry(attempt: number): void
   /** bw.fetch promises waiting for an in-page login, by action id. */
   waiting: Map<string, Response>
+  /** True without Web Locks: tabs then take turns through a localStorage lease. */
+  lease: boolean
+  /** The page's location (see `CreateBackwardOptions.location`). */
+  location: NonNullable<CreateBackwardOptions['location']>
+  /** Where the login signal cookie is read and deleted. */
+  jar: { cookie: string } | undefined
+  /** The instance's `replay()`. */
+  replay: Backward['replay']
 }
+
+/** Reads and deletes the login signal cookie; returns its user tag. */
+function takeSignal(jar: ReplayContext['jar']): string | undefined {
+  const prefix = LOGIN_SIGNAL_COOKIE + '='
+  const value = jar?.cookie.split(/; */).find((c) => c.startsWith(prefix))?.slice(prefix.length)
+  if (value == null) return
+  // Single use, whatever it holds.
+  jar!.cookie = prefix + '; Max-Age=0; Path=/'
+  return USER_TAG_PATTERN.test(value) ? value : undefined
+}
+
+/**
+ * One replay run of the instance: takes the login signal (this module loads before it is taken, so a
+ * failed load leaves the signal for the next page), remembers its user, and sends the queue as that
+ * user. With `onLoad`, sends nothing unless the signal was there: a page load replays only right after
+ * a login.
+ * @example
+ * await replayNow(ctx, true, () => false)
+ */
+export async function replayNow(ctx: ReplayContext, onLoad: boolean | undefined, stale: () => boolean): Promise<void> {
+  const signal = takeSignal(ctx.jar)
+  if (onLoad && !signal) return
+  if (signal) await ctx.store((s) => s.set(USER_KEY, signal))
+  await replayQueue(ctx, signal ?? (((await ctx.store((s) => s.get(USER_KEY))) as string | undefined) ?? null), stale)
+}
+
+/**
+ * The instance's answer to a `QuotaExceededError`: the first time, free space (drop expired actions,
+ * with an `expired` event each) and run `op` once more; the second time, report QUOTA_EXCEEDED (an
+ * `error` event with the action) and throw it.
+ * @example
+ * catch (cause) { if (cause.name == 'QuotaExceededError') return diskFull(ctx, op, action, cause, again) }
+ */
+export async function diskFull<T>(
+  ctx: ReplayContext,
+  op: (storage: BackwardStorage) => Promise<T>,
+  action: BackwardAction | undefined,
+  cause: unknown,
+  again?: 1,
+): Promise<T> {
+  if (again) {
+    const error = new BackwardError('QUOTA_EXCEEDED', 'storage full; action not saved', { cause })
+    ctx.emit('error', { error, action })
+    throw error
+  }
+  return ctx.store(async (s) => {
+    for (const old of (await s.values()) as BackwardAction[])
+      if (old?.version === 1 && old.expiresAt <= ctx.now()) await s.del(old.id), ctx.emit('expired', { action: old })
+    return op(s)
+  }, action, 1)
+}
+
+/** Whether a 409 is the idempotency layer's "first run still going" (transient), not an application conflict (final). */
+async function inProgress(response: Response): Promise<boolean> {
+  return response.headers.has('retry-after') || ((await response.clone().json().catch(noop)) as { type?: unknown } | undefined)?.type == IN_PROGRESS_TYPE
+}
+
+/**
+ * Takes or renews this tab's replay lease (localStorage, for browsers without Web Locks): false when
+ * another tab holds one that has not expired. localStorage is not atomic across tabs, so a new lease
+ * is re-read a moment after writing it: of two tabs that wrote at once, the one whose write landed
+ * last keeps it. Without localStorage (blocked, sandboxed) it says yes: the server's Idempotency-Key
+ * is then the only guard against two tabs sending one action.
+ * @example
+ * if (!(await takeLease(localStorage, me, Date.now, true))) return
+ */
+export async function takeLease(leases: NonNullable<CreateBackwardOptions['leases']>, me: string, now: () => number, settle?: boolean): Promise<boolean> {
+  try {
+    const read = () => (leases.getItem(LEASE_KEY) ?? '').split(' ')
+    const [owner, until] = read()
+    if (owner && owner != me && +until! > now()) return false
+    leases.setItem(LEASE_KEY, me + ' ' + (now() + LEASE_MS))
+    if (settle) await new Promise((resolve) => setTimeout(resolve, 50))
+    return read()[0] == me
+  } catch {
+    return true
+  }
+}
+
+
 
 /**
  * Rebuilds the request of a saved action, with `extra` headers (from `beforeReplay`) and the
@@ -43,49 +140,69 @@ export function toRequest(action: BackwardAction, extra?: HeadersInit): Request 
  * Sends the queue oldest first, as `user`. Each action leaves the queue only once its outcome is
  * known. Stops at the first action that must wait (logged out, network down, server busy), so that
  * later actions never overtake it. `stale()` turns true when the queue was cleared (a logout).
+ * Without Web Locks, tabs take turns through a localStorage lease (see `takeLease`); a tab that finds
+ * the lease taken tries again later.
  * @example
  * await replayQueue(ctx, 'AAAAAAAAAAAAAAAAAAAAAA', () => false)
  */
 export async function replayQueue(ctx: ReplayContext, user: string | null, stale: () => boolean): Promise<void> {
   const { store, emit, send } = ctx
-  for (const action of await ctx.pending()) {
-    if (stale()) return
-    // Another tab (without Web Locks) may have settled it since we listed: never send what is gone.
-    if (!(await store((s) => s.get(action.id)))) continue
-    const expired = action.expiresAt <= ctx.now()
-    // Never replay as someone else: an action made by a known user goes to that user only.
-    const mismatch = action.user != null && action.user != user
-    const extra = expired || mismatch ? false : await ctx.options.beforeReplay?.(action)
-    let response: Response | undefined
-    let error: unknown
-    let retry
-    if (extra !== false) {
-      try {
-        response = await send(toRequest(action, extra === true ? undefined : (extra as HeadersInit)))
-      } catch (cause) {
-        error = cause
+  let leases: CreateBackwardOptions['leases']
+  try {
+    // Reading localStorage throws where storage is blocked (a sandboxed frame, cookies off).
+    leases = ctx.lease ? (ctx.options.leases ?? localStorage) : undefined
+  } catch {}
+  const me = '' + Math.random()
+  if (leases && !(await takeLease(leases, me, ctx.now, true))) return ctx.retry(1)
+  try {
+    for (const action of await ctx.pending()) {
+      // Lost the lease (it expired during a long send and another tab took it): that tab goes on.
+      if (stale() || (leases && !(await takeLease(leases, me, ctx.now)))) return
+      // Another tab (without Web Locks) may have settled it since we listed: never send what is gone.
+      if (!(await store((s) => s.get(action.id)))) continue
+      const expired = action.expiresAt <= ctx.now()
+      // Never replay as someone else: an action made by a known user goes to that user only.
+      const mismatch = action.user != null && action.user != user
+      const extra = expired || mismatch ? false : await ctx.options.beforeReplay?.(action)
+      let response: Response | undefined
+      let error: unknown
+      let retry
+      if (extra !== false) {
+        try {
+          response = await send(toRequest(action, extra === true ? undefined : (extra as HeadersInit)))
+        } catch (cause) {
+          error = cause
+        }
+        // The waiting bw.fetch gets a clone, so that it and the event's listeners can each read a body.
+        if (response && ctx.waiting.has(action.id)) ctx.waiting.set(action.id, response.clone())
+        // Still logged out: keep everything, in order, for the next login.
+        if (response?.status == 401 || (response && (await ctx.options.isLoginRequired?.(response)))) return
+        // The network, a timeout, a first run of the same key still going (the idempotency layer's 409,
+        // typed and with Retry-After), a rate limit, a gateway or a store outage (503): transient, so the
+        // action is never dropped for it. It stays, in order; retries are scheduled up to maxAttempts,
+        // then it waits for the next replay() or login. Any other 5xx is retried up to maxAttempts, then
+        // dropped with `failed`. Any other 409 is the application's answer: final, like a 4xx.
+        const status = response?.status ?? 0
+        const transient = !status || /^(408|425|429|502|503|504)$/.test('' + status) || (status == 409 && (await inProgress(response!)))
+        retry = transient || status >= 500
+        if (retry && (++action.attempts < ctx.maxAttempts || transient)) {
+          // Written back only while it is still queued: another tab may have settled it meanwhile (its
+          // first run is the one we got 409 for), and a write now would bring it back. A full disk only
+          // loses the attempt count; the action itself is already saved.
+          if (await store((s) => s.get(action.id))) await store((s) => s.set(action.id, action), action).catch(noop)
+          if (action.attempts < ctx.maxAttempts) ctx.retry(action.attempts)
+          return
+        }
       }
-      if (response && ctx.waiting.has(action.id)) ctx.waiting.set(action.id, response)
-      // Still logged out: keep everything, in order, for the next login.
-      if (response?.status == 401 || (response && (await ctx.options.isLoginRequired?.(response)))) return
-      // The network, a timeout, a first run of the same key still going (409), a rate limit, a
-      // gateway or a store outage (503): transient, so the action is never dropped for it. It stays,
-      // in order; retries are scheduled up to maxAttempts, then it waits for the next replay()
-      // or login. Any other 5xx is retried up to maxAttempts, then dropped with `failed`.
-      const status = response?.status ?? 0
-      const transient = !status || /^(408|409|425|429|502|503|504)$/.test('' + status)
-      retry = transient || status >= 500
-      if (retry && (++action.attempts < ctx.maxAttempts || transient)) {
-        // A full disk only loses the attempt count; the action itself is already saved.
-        await store((s) => s.set(action.id, action), action).catch(() => {})
-        if (action.attempts < ctx.maxAttempts) ctx.retry(action.attempts)
-        return
-      }
+      // The outcome is known: only now does the action leave the queue.
+      await store((s) => s.del(action.id))
+      if (expired) emit('expired', { action })
+      else if (response && !retry) emit('replayed', { action, response })
+      else emit('failed', { action, reason: mismatch ? 'user-mismatch' : extra === false ? 'vetoed' : response ? 'server' : 'network', response, error })
     }
-    // The outcome is known: only now does the action leave the queue.
-    await store((s) => s.del(action.id))
-    if (expired) emit('expired', { action })
-    else if (response && !retry) emit('replayed', { action, response })
-    else emit('failed', { action, reason: mismatch ? 'user-mismatch' : extra === false ? 'vetoed' : response ? 'server' : 'network', response, error })
+  } finally {
+    try {
+      if (leases?.getItem(LEASE_KEY)?.startsWith(me + ' ')) leases.removeItem(LEASE_KEY)
+    } catch {}
   }
 }

@@ -1,6 +1,9 @@
 import { createStore } from 'idb-keyval'
 import type { BackwardStorage } from './types.ts'
 
+/** Storage key of the remembered user tag. Action keys are UUIDs, so they never collide with it. */
+export const USER_KEY = 'user'
+
 /**
  * backward's IndexedDB storage: its own database (`backward`, store `actions`) through idb-keyval's
  * `createStore`. The database opens on first use, never at import. A write resolves when its

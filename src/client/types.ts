@@ -46,7 +46,7 @@ export interface BackwardAction {
   returnTo: string
   /** Tag of the user known when the action was captured, or null when unknown. */
   user: string | null
-  /** Replays that ended in a network failure or a retryable answer (409, 429, 5xx). */
+  /** Replays that ended in a network failure or a retryable answer (an in-progress 409, 429, 5xx). */
   attempts: number
 }
 
@@ -62,6 +62,11 @@ export interface LoginRequiredInfo {
   action: BackwardAction
   /** The server's 401 answer. */
   response: Response
+  /**
+   * False when IndexedDB is unavailable and the queue lives in this page's memory: leaving the page
+   * (the default hand-off navigates) loses the saved actions. Log in without leaving the page instead.
+   */
+  persisted: boolean
 }
 
 /**
@@ -80,6 +85,7 @@ export type FailReason = 'user-mismatch' | 'vetoed' | 'network' | 'server'
 export interface BackwardEvents {
   queued: { action: BackwardAction }
   'login-required': LoginRequiredInfo
+  /** `response` is the replay's answer; a `bw.fetch` waiting on an in-page login gets a clone of it, so both can read the body. */
   replayed: { action: BackwardAction; response: Response }
   failed: { action: BackwardAction; reason: FailReason; response?: Response; error?: unknown }
   expired: { action: BackwardAction }
@@ -124,8 +130,11 @@ export interface CreateBackwardOptions {
   /**
    * Called once per hand-off, however many requests got 401 together. Resolve `true` after an
    * in-page login: backward replays and the original `bw.fetch` promises settle with the replayed
-   * responses. Anything else settles them with the 401.
-   * @default navigates to `info.loginUrl` when it passes `isSafeRedirect`
+   * responses (clones of what the `replayed` event carries: each has a readable body). Anything else
+   * settles them with the 401. When `info.persisted` is false (no IndexedDB: the queue is in memory),
+   * navigating away loses the saved actions: log in in the page and resolve `true`.
+   * @default navigates to `info.loginUrl` when it is on this site; in memory mode, an `error`
+   * (NOT_PERSISTED) is emitted first, since the navigation loses the queue
    */
   onLoginRequired?: (info: LoginRequiredInfo) => unknown
   /**
@@ -152,15 +161,18 @@ export interface CreateBackwardOptions {
    */
   ttl?: number
   /**
-   * Largest body saved, in bytes. A larger one is refused (an `error` event, a rejected `bw.fetch`).
+   * Largest body saved, in bytes. A larger one is refused (an `error` event, a rejected `bw.fetch`);
+   * a stream body is read only up to this many bytes.
    * @default 10485760 (10 MiB)
    */
   maxBodyBytes?: number
   /**
-   * Automatic retries of a replay that failed. A transient failure (the network, 408, 409, 425, 429,
-   * 502, 503, 504) never drops the action: after this many attempts backward stops retrying by itself
-   * and the action waits for the next `replay()` or login (call `bw.replay()` on the window's `online`
-   * event, for example). Any other 5xx drops the action at this count, with a `failed` event.
+   * Automatic retries of a replay that failed. A transient failure (the network, 408, 425, 429, 502,
+   * 503, 504, and a 409 that is the server's "request in progress" answer: problem type
+   * `urn:backward:request-in-progress` or a `Retry-After` header) never drops the action: after this
+   * many attempts backward stops retrying by itself and the action waits for the next `replay()` or
+   * login (call `bw.replay()` on the window's `online` event, for example). Any other 5xx drops the action at this count, with a `failed` event. Any
+   * other 409 is the application's answer: final, reported with `replayed` like a 4xx.
    * @default 5
    */
   maxAttempts?: number
@@ -184,8 +196,15 @@ export interface CreateBackwardOptions {
   randomId?: () => string
   /** @default IndexedDB through idb-keyval, database `backward`, store `actions`; memory when unavailable */
   storage?: BackwardStorage
-  /** @default navigator.locks; without it, one replay at a time in this tab only */
+  /** @default navigator.locks; without it, tabs take turns through a lease in `leases` */
   locks?: BackwardLocks
+  /**
+   * Where tabs without Web Locks keep their replay lease (key `backward-replay`: a random owner and an
+   * expiry, re-read after writing). Without it (storage blocked) the server's `Idempotency-Key` is the
+   * only guard against two tabs sending one action.
+   * @default globalThis.localStorage
+   */
+  leases?: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>
   /**
    * The page's location: the base of relative URLs, the origin that may be saved, the page to return
    * to; `assign` navigates. In tests, `Object.assign(new URL('https://app.test/'), { assign })`.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { isBackwardError } from '../../src/client/index.ts'
+import { idbStorage, isBackwardError } from '../../src/client/index.ts'
 import type { BackwardStorage, StoredFile } from '../../src/client/index.ts'
-import { ORIGIN, USER_A, api, bytesOf, names, page, textOf, useApi } from './helpers.ts'
+import { ORIGIN, USER_A, USER_B, api, bytesOf, loginRequiredResponse, names, page, textOf, useApi } from './helpers.ts'
 
 useApi()
 
@@ -184,6 +184,52 @@ describe('body kinds', () => {
   })
 })
 
+describe('body snapshot', () => {
+  // What the caller does with its body once bw.fetch has returned never changes what is saved.
+  it('saves the bytes of a Uint8Array as they were when bw.fetch was called, and sends the same', async () => {
+    const { bw } = await page()
+    const bytes = bytesOf('original')
+    const sent = bw.fetch('/api/x', { method: 'POST', body: bytes })
+    bytes.fill(0x21)
+    await sent
+    expect(textOf(api.received[0]!.bytes)).toBe('original')
+    expect(textOf((await bw.pending())[0]!.body as ArrayBuffer)).toBe('original')
+  })
+
+  it('saves an ArrayBuffer the caller transferred away right after the call', async () => {
+    const { bw, events } = await page()
+    const buffer = bytesOf('moved').buffer as ArrayBuffer
+    const sent = bw.fetch('/api/x', { method: 'POST', body: buffer })
+    structuredClone(buffer, { transfer: [buffer] })
+    expect(buffer.byteLength).toBe(0) // detached
+    expect((await sent).status).toBe(401)
+    expect(textOf((await bw.pending())[0]!.body as ArrayBuffer)).toBe('moved')
+    expect(names(events)).toEqual(['queued', 'login-required'])
+  })
+
+  it('saves URLSearchParams as they were when bw.fetch was called', async () => {
+    const { bw } = await page()
+    const params = new URLSearchParams({ q: 'before' })
+    const sent = bw.fetch('/api/x', { method: 'POST', body: params })
+    params.set('q', 'after')
+    await sent
+    const [action] = await bw.pending()
+    expect(textOf(action!.body as ArrayBuffer)).toBe('q=before')
+    expect(new Map(action!.headers).get('content-type')).toMatch(/^application\/x-www-form-urlencoded/)
+  })
+
+  it('saves FormData entries as they were when bw.fetch was called', async () => {
+    const { bw } = await page()
+    const data = new FormData()
+    data.set('title', 'before')
+    const sent = bw.fetch('/api/x', { method: 'POST', body: data })
+    data.set('title', 'after')
+    data.append('extra', 'x')
+    await sent
+    expect((await bw.pending())[0]!.body).toEqual([['title', 'before']])
+  })
+})
+
 describe('headers', () => {
   it('keeps only the allow-list, plus the headers option', async () => {
     const { bw } = await page({ headers: ['X-Requested-With'] })
@@ -236,6 +282,25 @@ describe('size refusal', () => {
     expect(await bw.pending()).toEqual([])
   })
 
+  it('stops reading a never-ending stream once it passes maxBodyBytes, and refuses it', async () => {
+    let pulled = 0
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++
+        controller.enqueue(new Uint8Array(64))
+      },
+    })
+    // A server that answers 401 without reading the upload (the login wall runs first).
+    const { bw, events, location } = await page({ maxBodyBytes: 1000, fetch: async () => loginRequiredResponse() })
+    const err = await bw.fetch('/api/x', { method: 'POST', body: endless, duplex: 'half' } as RequestInit).catch((e: unknown) => e)
+    expect(isBackwardError(err, 'BODY_TOO_LARGE')).toBe(true)
+    expect(names(events)).toEqual(['error'])
+    expect(await bw.pending()).toEqual([])
+    expect(location.assign).not.toHaveBeenCalled()
+    // Read up to the cap, not on and on: 16 chunks make 1024 bytes > 1000 (the tee may pull a few more).
+    expect(pulled).toBeLessThan(40)
+  }, 5000)
+
   it('maxBodyBytes 0 saves bodyless requests only', async () => {
     const { bw } = await page({ maxBodyBytes: 0 })
     await bw.fetch('/api/x', { method: 'DELETE' })
@@ -271,6 +336,47 @@ describe('storage failures', () => {
     expect(location.assign).not.toHaveBeenCalled()
   })
 
+  /** IndexedDB (fake-indexeddb) whose next `fails` writes of an action fail with QuotaExceededError. */
+  const fullFor = (fails: number): BackwardStorage => {
+    const inner = idbStorage()
+    return {
+      ...inner,
+      async set(key, value) {
+        if ((value as { url?: string })?.url?.endsWith('/api/new') && fails-- > 0)
+          throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
+        return inner.set(key, value)
+      },
+    }
+  }
+  const expiredAction = { version: 1, id: 'old', url: `${ORIGIN}/api/old`, createdAt: 1, expiresAt: 2, attempts: 0 }
+
+  it('a full disk first drops expired actions and saves once more: no error when that frees enough', async () => {
+    const storage = fullFor(1)
+    await storage.clear()
+    await storage.set('old', expiredAction)
+    await storage.set('user', USER_A)
+    const { bw, events } = await page({ storage, onLoginRequired: () => {} })
+    expect((await bw.fetch('/api/new', { method: 'POST', body: 'x' })).status).toBe(401)
+    expect((await bw.pending()).map((a) => a.url)).toEqual([`${ORIGIN}/api/new`])
+    expect(names(events)).toEqual(['expired', 'queued', 'login-required'])
+    expect((events[0]![1] as { action: { id: string } }).action.id).toBe('old')
+    // The remembered user is not an action: it stays.
+    expect(await storage.get('user')).toBe(USER_A)
+  })
+
+  it('a disk still full after freeing space: QUOTA_EXCEEDED once, rejected promise, expired ones gone', async () => {
+    const storage = fullFor(2)
+    await storage.clear()
+    await storage.set('old', expiredAction)
+    const { bw, events, location } = await page({ storage })
+    const err = await bw.fetch('/api/new', { method: 'POST', body: 'x' }).catch((e: unknown) => e)
+    expect(isBackwardError(err, 'QUOTA_EXCEEDED')).toBe(true)
+    expect(names(events)).toEqual(['expired', 'error'])
+    expect(await storage.get('old')).toBeUndefined()
+    expect(await bw.pending()).toEqual([])
+    expect(location.assign).not.toHaveBeenCalled()
+  })
+
   it('moves to memory, once, when the storage is broken (not full)', async () => {
     const broken: BackwardStorage = {
       get: async () => {
@@ -287,9 +393,9 @@ describe('storage failures', () => {
     await bw.fetch('/api/a', { method: 'POST' })
     await bw.fetch('/api/b', { method: 'POST' })
     expect((await bw.pending()).map((a) => a.url)).toEqual([`${ORIGIN}/api/a`, `${ORIGIN}/api/b`])
-    const errors = events.filter(([name]) => name == 'error')
-    expect(errors).toHaveLength(1)
-    expect(isBackwardError((errors[0]![1] as { error: unknown }).error, 'STORAGE_UNAVAILABLE')).toBe(true)
+    const codes = events.filter(([name]) => name == 'error').map(([, e]) => (e as { error: { code: string } }).error.code)
+    // One fallback, and each default hand-off (a navigation) says that it loses the in-memory queue.
+    expect(codes).toEqual(['STORAGE_UNAVAILABLE', 'NOT_PERSISTED', 'NOT_PERSISTED'])
   })
 })
 
@@ -312,5 +418,48 @@ describe('options', () => {
     const options = Object.freeze({ ttl: 5, headers: Object.freeze(['X-A']) as string[] })
     await page(options)
     expect(options).toEqual({ ttl: 5, headers: ['X-A'] })
+  })
+})
+
+describe('security', () => {
+  /** A fetch whose 401 waits for `release()`: the request is out while the test logs out. */
+  const held = () => {
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    let started!: () => void
+    const sent = new Promise<void>((resolve) => (started = resolve))
+    const fetch = async () => (started(), await gate, loginRequiredResponse())
+    return { fetch, sent, release }
+  }
+
+  it('a 401 that arrives after clear() (a logout) is not saved: CLEARED error, rejected promise, no hand-off', async () => {
+    const { fetch, sent, release } = held()
+    const { bw, events, storage, location } = await page({ fetch })
+    await storage.set('user', USER_A)
+    const out = bw.fetch('/api/x', { method: 'POST', body: 'x' }).catch((e: unknown) => e)
+    await sent
+    await bw.clear()
+    release()
+    const err = await out
+    expect((err as { code?: string }).code).toBe('CLEARED')
+    expect((err as Error).message).toMatch(/^\[backward\] /)
+    expect(names(events)).toEqual(['error'])
+    expect((events[0]![1] as { action?: { url: string } }).action?.url).toBe(`${ORIGIN}/api/x`)
+    expect(await storage.values()).toEqual([])
+    expect(location.assign).not.toHaveBeenCalled()
+  })
+
+  it('the user is the one known when the request started: a logout in another tab cannot make it anyone\'s', async () => {
+    const { fetch, sent, release } = held()
+    const { bw, storage } = await page({ fetch, onLoginRequired: () => {} })
+    await storage.set('user', USER_A)
+    const out = bw.fetch('/api/x', { method: 'POST' })
+    await sent
+    // Another tab logs out (it clears the shared database), then B logs in there.
+    await storage.clear()
+    await storage.set('user', USER_B)
+    release()
+    await out
+    expect((await bw.pending())[0]!.user).toBe(USER_A)
   })
 })

@@ -74,6 +74,29 @@ describe('hand-off to login', () => {
     expect(replays).toHaveLength(2)
   })
 
+  it('in-page login: the caller gets a clone of the replay\'s answer, so it and a replayed listener each read the body', async () => {
+    const { bw } = await page({
+      onLoginRequired: async () => {
+        api.loggedIn = true
+        return true
+      },
+    })
+    const heard: Promise<string>[] = []
+    // A listener that reads the body at once, before the caller can.
+    bw.on('replayed', ({ response }) => void heard.push(response.text()))
+    const res = await bw.fetch('/api/a', { method: 'POST', body: 'A' })
+    expect(res.bodyUsed).toBe(false)
+    expect(((await res.json()) as { url: string }).url).toMatch(/\/api\/a$/)
+    expect(heard).toHaveLength(1)
+    expect(JSON.parse(await heard[0]!)).toMatchObject({ ok: true })
+  })
+
+  it('info.persisted is true with IndexedDB', async () => {
+    const { bw, events } = await page({ onLoginRequired: () => {} })
+    await bw.fetch('/api/a', { method: 'POST' })
+    expect((events.find(([name]) => name == 'login-required')![1] as LoginRequiredInfo).persisted).toBe(true)
+  })
+
   it.each([
     ['resolves false', async () => false],
     ['rejects', async () => Promise.reject(new Error('modal closed'))],

@@ -125,7 +125,7 @@ describe('replay', () => {
     expect(await next.pending()).toEqual([])
   })
 
-  it.each([409, 429, 502, 503, 504])('a %i is transient: the action stays queued past maxAttempts', async (status) => {
+  it.each([429, 502, 503, 504])('a %i is transient: the action stays queued past maxAttempts', async (status) => {
     const { next, nextEvents } = await queued(['/api/a'], { maxAttempts: 2, retryDelay: () => 1e9 })
     api.loggedIn = true
     api.status = status
@@ -134,6 +134,43 @@ describe('replay', () => {
     await next.replay()
     expect(nextEvents).toEqual([])
     expect((await next.pending())[0]!.attempts).toBe(3)
+  })
+
+  const conflict = (headers: Record<string, string>, type = 'urn:example:already-done') =>
+    new Response(JSON.stringify({ type, title: 'Conflict', status: 409 }), { status: 409, headers: { 'Content-Type': 'application/problem+json', ...headers } })
+  /** Replays (requests with an Idempotency-Key) get `answer()`; everything else goes to the fake API. */
+  const replaysGet = (answer: (request: Request) => Response | Promise<Response>) => async (request: Request) =>
+    request.headers.has(IDEMPOTENCY_HEADER) ? answer(request) : fetch(request)
+
+  it.each([
+    ['the in-progress problem type', () => conflict({}, 'urn:backward:request-in-progress')],
+    ['a Retry-After header', () => conflict({ 'Retry-After': '1' })],
+    ['both (what idempotency() sends)', () => conflict({ 'Retry-After': '1' }, 'urn:backward:request-in-progress')],
+  ])('a 409 with %s is the first run still going: transient, the action stays past maxAttempts', async (_, answer) => {
+    const { next, nextEvents } = await queued(['/api/a'], { maxAttempts: 2, retryDelay: () => 1e9, fetch: replaysGet(answer) })
+    await next.replay()
+    await next.replay()
+    await next.replay()
+    expect(nextEvents).toEqual([])
+    expect((await next.pending())[0]!.attempts).toBe(3)
+  })
+
+  it('any other 409 is the application\'s final answer: removed at once, replayed with that response', async () => {
+    const { next, nextEvents } = await queued(['/api/a', '/api/b'], { retryDelay: () => 1e9 })
+    api.loggedIn = true
+    api.status = 409
+    await next.replay()
+    expect(names(nextEvents)).toEqual(['replayed', 'replayed'])
+    expect((nextEvents[0]![1] as { response: Response }).response.status).toBe(409)
+    expect(await next.pending()).toEqual([])
+    expect(replayedUrls()).toEqual(['/api/a', '/api/b'])
+  })
+
+  it('a typed 409 that is not the in-progress one is final too', async () => {
+    const { next, nextEvents } = await queued(['/api/a'], { fetch: replaysGet(() => conflict({})) })
+    await next.replay()
+    expect(names(nextEvents)).toEqual(['replayed'])
+    expect(await next.pending()).toEqual([])
   })
 
   it.each([500, 501, 505])('a %i is retried; at maxAttempts it fails with the response and leaves the queue', async (status) => {
@@ -340,6 +377,80 @@ describe('security', () => {
     await one.replay()
     await two.replay()
     expect(replayedUrls()).toEqual(['/api/a', '/api/b'])
+  })
+
+  it('a 409 for an action another tab settled meanwhile does not bring it back', async () => {
+    const storage = idbStorage()
+    const first = await page({ onLoginRequired: () => {}, storage })
+    await storage.clear()
+    await first.bw.fetch('/api/a', { method: 'POST' })
+    const [action] = await first.bw.pending()
+    // This tab's replay reaches the server while the other tab's first run is still going; that tab
+    // then gets its answer and deletes the record, and only then does our 409 come back.
+    const tab = createBackward({
+      location: fakeLocation(),
+      document: cookieJar(),
+      storage,
+      retryDelay: () => 1e9,
+      fetch: async () => {
+        await storage.del(action!.id)
+        return new Response('{"type":"urn:backward:request-in-progress"}', { status: 409, headers: { 'Retry-After': '1' } })
+      },
+    })
+    await tab.replay()
+    expect(await storage.get(action!.id)).toBeUndefined()
+    expect(await tab.pending()).toEqual([])
+  })
+
+  it('without Web Locks, two tabs replaying at once take turns through the localStorage lease: each action sent once', async () => {
+    const shared = new Map<string, string>()
+    const leases = { getItem: (k: string) => shared.get(k) ?? null, setItem: (k: string, v: string) => void shared.set(k, v), removeItem: (k: string) => void shared.delete(k) }
+    const first = await page({ onLoginRequired: () => {} })
+    for (const url of ['/api/a', '/api/b', '/api/c']) await first.bw.fetch(url, { method: 'POST' })
+    api.loggedIn = true
+    api.delays = [0, 0, 0, 20, 20, 20, 20, 20, 20]
+    const retryDelay = vi.fn(() => 1e9)
+    const tab = () => createBackward({ location: fakeLocation(), document: cookieJar(), storage: idbStorage(), leases, retryDelay })
+    await Promise.all([tab().replay(), tab().replay()])
+    expect(replayedUrls()).toEqual(['/api/a', '/api/b', '/api/c'])
+    // The tab that found the lease taken tries again later; the holder released it when done.
+    expect(retryDelay).toHaveBeenCalledOnce()
+    expect(shared.size).toBe(0)
+  })
+
+  it('the lease: a live one of another tab refuses, an expired one is taken over, and of two written at once the last write wins', async () => {
+    const { takeLease } = await import('../../src/client/replay.ts')
+    const shared = new Map<string, string>()
+    let stale = 0
+    // localStorage across tabs is not atomic: a tab may read before another's write has reached it.
+    const leases = {
+      getItem: (k: string) => (stale-- > 0 ? null : (shared.get(k) ?? null)),
+      setItem: (k: string, v: string) => void shared.set(k, v),
+      removeItem: (k: string) => void shared.delete(k),
+    }
+    const now = () => 1000
+    shared.set('backward-replay', 'other 1001')
+    expect(await takeLease(leases, 'me', now)).toBe(false)
+    shared.set('backward-replay', 'other 1000')
+    expect(await takeLease(leases, 'me', now)).toBe(true)
+    shared.clear()
+    stale = 2 // both tabs read before either wrote
+    expect(await Promise.all([takeLease(leases, 'one', now, true), takeLease(leases, 'two', now, true)])).toEqual([false, true])
+  })
+
+  it('without Web Locks or localStorage, replay still runs (the server\'s Idempotency-Key is the guard)', async () => {
+    const { next } = await queued(['/api/a'], {
+      leases: {
+        getItem: () => {
+          throw new DOMException('denied', 'SecurityError')
+        },
+        setItem: () => {},
+        removeItem: () => {},
+      },
+    })
+    api.loggedIn = true
+    await next.replay()
+    expect(replayedUrls()).toEqual(['/api/a'])
   })
 
   it('a signal is single use: a second instance (a second tab) does not replay again', async () => {
