@@ -110,8 +110,54 @@ describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
       table,
     })
     expect(await counting.clearExpired({ batchSize: 10 })).toBe(25)
-    expect(statements).toEqual([10, 10, 10])
+    expect(statements).toEqual([10, 10, 10, 10]) // the last one finds nothing left: that is when it stops
     await expect(store.clearExpired({ batchSize: 0 })).rejects.toMatchObject({ code: 'CONFIG' })
+  })
+
+  it('clearExpired does not stop early when rows locked by another connection (SKIP LOCKED) shorten a batch', async () => {
+    const { store, table } = await migrated()
+    await sandbox.pool.query(`INSERT INTO ${table} SELECT encode(sha256(('e' || g)::bytea), 'hex'), '{}', now() - interval '1 minute' FROM generate_series(1, 12) AS g`)
+    // Another transaction (an app's SELECT … FOR UPDATE, or a second purge) holds 3 expired rows.
+    const other = new pg.Client({ connectionString: POSTGRES_URL })
+    await other.connect()
+    await other.query('BEGIN')
+    await other.query(`SELECT key FROM ${table} ORDER BY key LIMIT 3 FOR UPDATE`)
+    const batches: number[] = []
+    const purge = postgresStore({
+      pool: {
+        query: async (text: string, values?: unknown[]) => {
+          const result = await sandbox.pool.query(text, values)
+          if (text.startsWith('DELETE') && batches.push(result.rowCount ?? 0) === 1) await other.query('ROLLBACK') // the locks go after the first batch
+          return result
+        },
+      },
+      table,
+    })
+    try {
+      // The first batch deletes 9 of its 10: the locked 3 were skipped, so it came back short.
+      expect(await purge.clearExpired({ batchSize: 10 })).toBe(12)
+      expect(batches).toEqual([9, 3, 0])
+      expect((await sandbox.pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(0)
+    } finally {
+      await other.end()
+    }
+    expect(await store.clearExpired()).toBe(0)
+  })
+
+  it('clearExpired ends when the only expired rows left stay locked (no busy loop)', async () => {
+    const { store, table } = await migrated()
+    await sandbox.pool.query(`INSERT INTO ${table} SELECT encode(sha256(('f' || g)::bytea), 'hex'), '{}', now() - interval '1 minute' FROM generate_series(1, 5) AS g`)
+    const other = new pg.Client({ connectionString: POSTGRES_URL })
+    await other.connect()
+    await other.query('BEGIN')
+    await other.query(`SELECT key FROM ${table} ORDER BY key LIMIT 2 FOR UPDATE`)
+    try {
+      expect(await store.clearExpired({ batchSize: 10 })).toBe(3)
+    } finally {
+      await other.query('ROLLBACK')
+      await other.end()
+    }
+    expect(await store.clearExpired()).toBe(2) // the next run gets them
   })
 
   it('keeps data that jsonb would refuse or reorder', async () => {
@@ -140,7 +186,7 @@ describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
   it('carries idempotency records: a repeated Idempotency-Key runs the handler once', async () => {
     const app = new Hono()
     let runs = 0
-    app.use(idempotency({ store: (await migrated()).store }))
+    app.use(idempotency({ store: (await migrated()).store, scope: () => 'user-1' }))
     app.post('/follow', (c) => c.json({ run: ++runs }, 201))
     const key = randomBytes(8).toString('hex')
     const send = () => app.request('/follow', { method: 'POST', headers: { 'Idempotency-Key': key } })

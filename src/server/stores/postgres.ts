@@ -38,7 +38,7 @@ export interface PostgresClearOptions {
 export interface PostgresStore extends SessionStore {
   /** Creates the table and its expiry index if they do not exist (the SQL of {@link postgresSessionsSql}). */
   migrate(): Promise<void>
-  /** Deletes expired rows in batches and resolves with how many were removed. */
+  /** Deletes expired rows in batches, until a batch finds none, and resolves with how many were removed. */
   clearExpired(options?: PostgresClearOptions): Promise<number>
   /** Like `load`, with the record's expiry (ms since the epoch). `cachedStore` uses it to fill its cache. */
   loadEntry(key: string): Promise<{ data: SessionData; expiresAt: number } | null>
@@ -186,10 +186,14 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       }
       const cutoff = now()
       let removed = 0
+      // Stop only on a batch that deletes nothing. A short batch does not mean the table is clean:
+      // SKIP LOCKED passes over rows another transaction holds (an app's FOR UPDATE, a second purge),
+      // and those may be free, and still expired, by the next batch. Rows that stay locked make the
+      // next batch delete 0, so this ends; the cutoff is fixed, so rows expiring meanwhile wait too.
       for (;;) {
         const count = (await query(sqlClear, [cutoff, batchSize])).rowCount ?? 0
+        if (count === 0) return removed
         removed += count
-        if (count < batchSize) return removed
       }
     },
   }
