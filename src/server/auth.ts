@@ -3,6 +3,7 @@ import { generateCookie } from 'hono/cookie'
 import { BackwardError } from '../shared/errors.ts'
 import { LOGIN_SIGNAL_COOKIE } from '../shared/protocol.ts'
 import { toBase64Url } from './base64url.ts'
+import { isSecureRequest } from './request-kind.ts'
 import { sessionConfig, sessionHandle } from './session.ts'
 
 /** Session key of the logged-in user's id (Django's `_auth_user_id`). */
@@ -41,7 +42,8 @@ export async function userTag(userId: UserId): Promise<string> {
 /**
  * Logs a user in. Rotates the session id (stops session fixation) and keeps the anonymous data, so a
  * saved destination or a recorded action survives; a session that belonged to another user is
- * flushed first. Also tells the browser SDK, through a short-lived script-readable cookie, that a
+ * flushed first. (A planted anonymous session keeps its recorded action too, but the redirect route
+ * replays an action only in the browser that holds its action cookie: see recorded-action.ts.) Also tells the browser SDK, through a short-lived script-readable cookie, that a
  * login happened and who it was, so it can replay its queue.
  * @example
  * if (await checkPassword(form)) { await login(c, user.id, { remember: form.remember === 'on' }); return c.redirect('/backward/login/redirect') }
@@ -82,13 +84,18 @@ export function getUserId(c: Context): UserId | null {
   return typeof id === 'string' || typeof id === 'number' ? id : null
 }
 
+/**
+ * The login signal is always host-only, whatever the session cookie's Domain: the browser SDK deletes
+ * it with `Path=/` and no Domain (a script cannot know the server's Domain setting), and a deletion
+ * without the Domain never removes a Domain cookie. Such a cookie would outlive its single use and
+ * make every page load within its Max-Age replay again. Only this host's pages need to see it.
+ */
 function signalCookie(c: Context, value: string, maxAge: number): string {
   const { cookie } = sessionConfig(c.var.session)
   return generateCookie(LOGIN_SIGNAL_COOKIE, value, {
     path: '/',
     sameSite: 'Lax',
-    secure: cookie.secure ?? new URL(c.req.url).protocol === 'https:',
+    secure: isSecureRequest(cookie.secure, new URL(c.req.url)),
     maxAge,
-    ...(cookie.domain !== undefined ? { domain: cookie.domain } : {}),
   })
 }

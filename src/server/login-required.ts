@@ -3,8 +3,9 @@ import { BackwardError } from '../shared/errors.ts'
 import { DEFAULT_REDIRECT_FIELD, LOGIN_REQUIRED_TYPE, loginChallenge } from '../shared/protocol.ts'
 import { getUserId } from './auth.ts'
 import { problem } from './problem.ts'
-import { ACTION_KEY, NEXT_KEY, readLimited, recordForm, formEnctype } from './recorded-action.ts'
-import { isNavigation, isProvenSameOrigin, pathAndQuery, sameOriginReferer, withNext, type RequestFacts } from './request-kind.ts'
+import { newSessionId } from './ids.ts'
+import { ACTION_KEY, NEXT_KEY, actionCookie, formEnctype, nonceHash, readLimited, recordForm } from './recorded-action.ts'
+import { assertLocalPath, isNavigation, isProvenSameOrigin, isSecureRequest, pathAndQuery, sameOriginReferer, withNext, type RequestFacts } from './request-kind.ts'
 import { sessionConfig, sessionHandle } from './session.ts'
 import { isCookieStore } from './stores/cookie.ts'
 
@@ -28,13 +29,6 @@ export interface LoginRequiredOptions {
   trustedOrigins?: string[]
 }
 
-/** A login URL must be a path on this site, so the wall itself can never redirect off-site. */
-function assertLoginUrl(loginUrl: string): void {
-  if (typeof loginUrl !== 'string' || !loginUrl.startsWith('/') || loginUrl.startsWith('//') || /[\\\s]/.test(loginUrl)) {
-    throw new BackwardError('CONFIG', '[backward] loginUrl must be a path on this site, like "/login".')
-  }
-}
-
 /**
  * Guards a route for logged-in users. Anyone else gets backward's answer: a `401` problem for fetches
  * (the browser SDK saves the request and hands off to login), or a `303` to the login page for page
@@ -46,7 +40,8 @@ function assertLoginUrl(loginUrl: string): void {
  */
 export function loginRequired(options: LoginRequiredOptions = {}): MiddlewareHandler {
   const loginUrl = options.loginUrl ?? '/login'
-  assertLoginUrl(loginUrl)
+  // A path on this site, so the wall itself can never redirect off-site.
+  assertLocalPath(loginUrl, 'loginRequired(): loginUrl', '/login')
   const field = options.redirectField ?? DEFAULT_REDIRECT_FIELD
   const isAuthenticated = options.isAuthenticated ?? ((c: Context) => getUserId(c) !== null)
   const recordForms = options.recordForms ?? true
@@ -67,6 +62,7 @@ export function loginRequired(options: LoginRequiredOptions = {}): MiddlewareHan
     if (session === undefined) throw new BackwardError('CONFIG', '[backward] loginRequired() needs session() earlier in the chain: app.use(session({ store })).')
     const handle = sessionHandle(session)
     let destination: string | null
+    let actionCookieLine: string | null = null
     if (facts.method === 'GET' || facts.method === 'HEAD') {
       destination = pathAndQuery(facts.url)
     } else {
@@ -76,13 +72,20 @@ export function loginRequired(options: LoginRequiredOptions = {}): MiddlewareHan
         const contentType = c.req.header('Content-Type') ?? ''
         const cap = isCookieStore(sessionConfig(session).store) ? Math.min(maxRecordBytes, 2048) : maxRecordBytes
         const bytes = formEnctype(contentType) === null ? null : await readLimited(c.req.raw, cap)
-        const action = bytes === null ? null : await recordForm(facts.url.pathname, contentType, bytes, sessionConfig(session).policy.now())
-        if (action !== null) handle.setInternal(ACTION_KEY, action)
+        // The query is part of the action (`/transfer?acct=123`); the replay keeps it on this origin.
+        const action = bytes === null ? null : await recordForm(pathAndQuery(facts.url), contentType, bytes, sessionConfig(session).policy.now())
+        if (action !== null) {
+          // Bind the record to this browser (see ACTION_COOKIE): the session keeps only the nonce's hash.
+          const nonce = newSessionId()
+          handle.setInternal(ACTION_KEY, { ...action, nonce: await nonceHash(nonce) })
+          actionCookieLine = actionCookie(nonce, isSecureRequest(sessionConfig(session).cookie.secure, facts.url))
+        }
       }
     }
     if (destination !== null) handle.setInternal(NEXT_KEY, destination)
     const res = c.redirect(withNext(loginUrl, field, destination), 303)
     res.headers.set('Cache-Control', 'no-store')
+    if (actionCookieLine !== null) res.headers.append('Set-Cookie', actionCookieLine)
     return res
   }
 }

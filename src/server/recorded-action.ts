@@ -2,10 +2,21 @@
  * The no-JavaScript action that `loginRequired` records in the session and the login-redirect route
  * replays once. Stored as JSON in the session, with files as base64.
  */
+import { generateCookie } from 'hono/cookie'
 import { toBase64Url, fromBase64Url } from './base64url.ts'
+import { hashKey } from './ids.ts'
 
 export const ACTION_KEY = '_backward_action'
 export const NEXT_KEY = '_backward_next'
+/**
+ * The cookie that binds a recorded action to the browser that made it. A session cookie can be planted
+ * (cookie injection from a sibling subdomain, a network attacker on http), so a session alone does not
+ * prove whose action it holds. On HTTPS the name carries the `__Host-` prefix: the browser accepts it
+ * only from this exact host, Secure, Path=/ and without Domain, so a sibling cannot plant one.
+ */
+const ACTION_COOKIE = 'backward_action'
+/** Namespace of the nonce's hash in the record (see hashKey). */
+const NONCE_NAMESPACE = 'action-nonce'
 const FORMAT_VERSION = 1
 const FORM_TYPES = ['application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain'] as const
 
@@ -13,12 +24,15 @@ export interface RecordedAction {
   v: typeof FORMAT_VERSION
   id: string
   method: 'POST'
+  /** Path and query the form posted to (same origin). */
   path: string
   enctype: (typeof FORM_TYPES)[number]
   /** Text fields and files in form order; a file is `[name, { file, type, data }]` with base64url bytes. */
   fields: [string, string | { file: string; type: string; data: string }][]
   /** Epoch milliseconds. */
   at: number
+  /** SHA-256 (hex) of the browser's action cookie; a record without it is never replayed. */
+  nonce?: string
 }
 
 /** The form enctype of a Content-Type header, or null when it is not one an HTML form sends. */
@@ -89,6 +103,7 @@ export function readRecordedAction(value: unknown): RecordedAction | null {
   if (a.v !== FORMAT_VERSION || a.method !== 'POST' || typeof a.id !== 'string' || typeof a.at !== 'number') return null
   if (typeof a.path !== 'string' || !a.path.startsWith('/') || a.path.startsWith('//') || a.path.includes('\\')) return null
   if (typeof a.enctype !== 'string' || formEnctype(a.enctype) === null || !Array.isArray(a.fields) || !a.fields.every(isField)) return null
+  if (a.nonce !== undefined && (typeof a.nonce !== 'string' || !/^[0-9a-f]{64}$/.test(a.nonce))) return null
   return a as RecordedAction
 }
 
@@ -118,4 +133,29 @@ export function replayBody(action: RecordedAction): { body: BodyInit; contentTyp
   const params = new URLSearchParams()
   for (const [name, value] of action.fields) params.append(name, typeof value === 'string' ? value : value.file)
   return { body: params, contentType: 'application/x-www-form-urlencoded' }
+}
+
+/** The action cookie's name: `__Host-` prefixed whenever it is Secure (see ACTION_COOKIE). */
+export function actionCookieName(secure: boolean): string {
+  return secure ? `__Host-${ACTION_COOKIE}` : ACTION_COOKIE
+}
+
+/**
+ * The action cookie's Set-Cookie line: HttpOnly, SameSite=Lax, Path=/, host-only. `value` '' deletes it.
+ * Without a Max-Age it lasts the browser session: the record's age is enforced by backwardRoutes'
+ * `actionTtl`, and the redirect route deletes the cookie on its first visit after login.
+ */
+export function actionCookie(value: string, secure: boolean): string {
+  return generateCookie(actionCookieName(secure), value, {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'Lax',
+    secure,
+    ...(value === '' ? { maxAge: 0, expires: new Date(0) } : {}),
+  })
+}
+
+/** The hash of a nonce as the record keeps it: the session never holds the cookie's value itself. */
+export function nonceHash(nonce: string): Promise<string> {
+  return hashKey(nonce, NONCE_NAMESPACE)
 }

@@ -2,6 +2,8 @@
  * Pure request classification for the login wall, with no Hono in it: is this a top-level navigation,
  * is it proven same-origin, what page should the person come back to.
  */
+import { BackwardError } from '../shared/errors.ts'
+import { isSafeRedirect } from '../shared/safe-redirect.ts'
 
 /** The parts of a request the login wall looks at. */
 export interface RequestFacts {
@@ -23,15 +25,38 @@ export function isNavigation({ method, headers }: RequestFacts): boolean {
 }
 
 /**
- * True only when the browser proves the request came from this origin. No proof means no: a request
- * without `Sec-Fetch-Site` or `Origin` is treated as cross-site, so it is never recorded.
+ * True only when the browser proves the request came from this origin or a trusted one. No proof means
+ * no: a request without `Sec-Fetch-Site` or `Origin` is treated as cross-site, so it is never recorded.
+ * `Sec-Fetch-Site: same-origin` is proof on its own; `same-site` and `cross-site` count only with an
+ * `Origin` listed in `trustedOrigins` (a trusted origin is by definition another origin, so the browser
+ * never calls its posts same-origin); `none` (typed in the address bar, a bookmark) is never a form post.
  */
 export function isProvenSameOrigin({ url, headers }: RequestFacts, trustedOrigins: readonly string[] = []): boolean {
   const site = headers.get('Sec-Fetch-Site')
-  if (site !== null) return site === 'same-origin'
   const origin = headers.get('Origin')
+  if (site === 'same-origin') return true
+  if (site === 'same-site' || site === 'cross-site') return origin !== null && trustedOrigins.includes(origin)
+  if (site !== null) return false
   if (origin === null || origin === 'null') return false
   return origin === url.origin || trustedOrigins.includes(origin)
+}
+
+/**
+ * Whether cookies set for this request are Secure: the session cookie's `secure` option when set (behind
+ * a TLS proxy the request URL says http), otherwise whether the request came over HTTPS.
+ */
+export function isSecureRequest(secure: boolean | undefined, url: URL): boolean {
+  return secure ?? url.protocol === 'https:'
+}
+
+/**
+ * Throws CONFIG unless `value` is a path on this site that passes `isSafeRedirect` (the one redirect
+ * check): `/login` yes; `//evil.com`, `/%2F%2Fevil.com`, `/\x00/evil`, `/.//evil.com` no.
+ */
+export function assertLocalPath(value: unknown, name: string, example: string): asserts value is string {
+  if (typeof value !== 'string' || !value.startsWith('/') || !isSafeRedirect(value)) {
+    throw new BackwardError('CONFIG', `[backward] ${name} must be a path on this site, like "${example}".`)
+  }
 }
 
 /** The path and query of a URL, the form `next` takes. */

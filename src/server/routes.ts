@@ -1,15 +1,32 @@
 import { Hono, type Context } from 'hono'
-import { BackwardError } from '../shared/errors.ts'
-import { DEFAULT_REDIRECT_FIELD, IDEMPOTENCY_HEADER } from '../shared/protocol.ts'
+import { getCookie } from 'hono/cookie'
+import { BackwardError, isBackwardError } from '../shared/errors.ts'
+import { DEFAULT_REDIRECT_FIELD, IDEMPOTENCY_HEADER, REPLAY_OUTCOME_PARAM } from '../shared/protocol.ts'
 import { isSafeRedirect } from '../shared/safe-redirect.ts'
 import { getUserId } from './auth.ts'
-import { ACTION_KEY, NEXT_KEY, readRecordedAction, replayBody, type RecordedAction } from './recorded-action.ts'
-import { withNext } from './request-kind.ts'
-import { saveSessionNow, sessionHandle } from './session.ts'
+import { hashKey } from './ids.ts'
+import { logStoreError, storeUnavailable } from './problem.ts'
+import { ACTION_KEY, NEXT_KEY, actionCookie, actionCookieName, nonceHash, readRecordedAction, replayBody, type RecordedAction } from './recorded-action.ts'
+import { assertLocalPath, isSecureRequest, withNext } from './request-kind.ts'
+import { saveSessionNow, sessionConfig, sessionHandle } from './session.ts'
+import type { Session } from './session-core.ts'
+import type { SessionStore } from './store.ts'
+import { isCookieStore } from './stores/cookie.ts'
 
 /** Anything with Hono's `fetch(request, env, ctx)`: the app the no-JavaScript replay runs through. */
 export interface FetchApp {
   fetch(request: Request, env?: unknown, executionCtx?: never): Response | Promise<Response>
+}
+
+/** What `onReplayError` is told: the route and the status, never the body or the form. */
+export interface ReplayFailure {
+  method: 'POST'
+  /** The path the form posted to, without its query (a query can carry tokens). */
+  path: string
+  /** The replayed handler's status, or null when it threw or could not run. */
+  status: number | null
+  /** What was thrown, or a CONFIG `BackwardError` when the server cannot replay at all. */
+  error?: unknown
 }
 
 /** Options for {@link backwardRoutes}. */
@@ -27,36 +44,73 @@ export interface BackwardRoutesOptions {
   allowedHosts?: string[]
   /** @default 'next' */
   redirectField?: string
-  /** A recorded action older than this (seconds) is discarded, not replayed. @default 3600 */
+  /** A recorded action older than this (seconds) is discarded, not replayed. @default 900 (15 minutes) */
   actionTtl?: number
+  /**
+   * Where each replay is claimed (an insert-only `create`) so a recorded action runs once, even across
+   * concurrent visits or a re-sent old cookie. Any server-side `SessionStore`. Required with
+   * `cookieStore` sessions, which cannot forget anything: without it their recorded posts are discarded
+   * (reported once through `onReplayError`).
+   * @default the session's own store when it is server-side
+   */
+  replayStore?: SessionStore
+  /**
+   * Called when a replayed form post throws or answers 4xx/5xx (the person lands with
+   * `?backward_replay=failed`), and once when replays cannot run at all (cookieStore without replayStore).
+   * @default console.error with the method, path and status
+   */
+  onReplayError?: (failure: ReplayFailure) => void
+  /** Called with replay-store failures (the request gets a 503 and the action stays recorded). @default console.error */
+  onStoreError?: (error: unknown) => void
   /** Decides who is logged in. @default a user id set by login() */
   isAuthenticated?: (c: Context) => boolean | Promise<boolean>
 }
 
 const REPLAY_HEADER = 'X-Backward-Replay'
+/** A claim outlives the window in which its action could still be replayed, with room for clock skew. */
+const CLAIM_MARGIN_MS = 5 * 60_000
 
-function assertLocalPath(value: string, name: string): void {
-  if (!value.startsWith('/') || value.startsWith('//') || !isSafeRedirect(value)) {
-    throw new BackwardError('CONFIG', `[backward] backwardRoutes(): ${name} must be a path on this site, like "/".`)
-  }
+function logReplayError({ method, path, status, error }: ReplayFailure): void {
+  // A CONFIG message is ours and safe to print; anything else might carry data, so only the route and status.
+  if (isBackwardError(error, 'CONFIG')) console.error(error.message)
+  else console.error(`[backward] backwardRoutes(): the replayed ${method} ${path} ${status === null ? 'threw' : `answered ${status}`}; the person landed with ?${REPLAY_OUTCOME_PARAM}=failed. Check that handler.`)
 }
 
 /**
  * backward's routes, mounted at `/backward`. `GET /backward/login/redirect` is where your login handler
  * sends people after a successful login (Django's `LOGIN_REDIRECT_URL`): it replays a recorded
- * no-JavaScript form post once, then redirects to where the person was, through `isSafeRedirect`.
+ * no-JavaScript form post once (only in the browser that recorded it, within `actionTtl`), then redirects
+ * to where the person was, through `isSafeRedirect`. A replay that fails adds `?backward_replay=failed`.
  * @example
  * app.route('/backward', backwardRoutes({ loginUrl: '/login', app }))
  */
 export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
   const loginUrl = options.loginUrl ?? '/login'
   const defaultRedirect = options.defaultRedirect ?? '/'
-  assertLocalPath(loginUrl, 'loginUrl')
-  assertLocalPath(defaultRedirect, 'defaultRedirect')
+  assertLocalPath(loginUrl, 'backwardRoutes(): loginUrl', '/login')
+  assertLocalPath(defaultRedirect, 'backwardRoutes(): defaultRedirect', '/')
   const field = options.redirectField ?? DEFAULT_REDIRECT_FIELD
-  const actionTtlMs = (options.actionTtl ?? 3600) * 1000
+  const actionTtl = options.actionTtl ?? 900
+  if (typeof actionTtl !== 'number' || !Number.isFinite(actionTtl) || actionTtl <= 0) throw new BackwardError('CONFIG', '[backward] backwardRoutes(): actionTtl must be a positive number of seconds.')
+  const actionTtlMs = actionTtl * 1000
+  const replayStore = options.replayStore
+  if (replayStore !== undefined && (isCookieStore(replayStore) || typeof replayStore?.create !== 'function' || typeof replayStore.delete !== 'function')) {
+    throw new BackwardError('CONFIG', '[backward] backwardRoutes(): replayStore must be a server-side SessionStore (memoryStore, fileStore, redisStore, postgresStore), not cookieStore.')
+  }
+  const onReplayError = options.onReplayError ?? logReplayError
+  const onStoreError = options.onStoreError ?? logStoreError('backwardRoutes()')
   const extraHosts = [...(options.allowedHosts ?? [])]
   const isAuthenticated = options.isAuthenticated ?? ((c: Context) => getUserId(c) !== null)
+  // The session store is only known per request, so a cookieStore without replayStore cannot fail at
+  // start-up; it is reported once, and its recorded posts are discarded rather than replayed twice.
+  let reportedNoClaims = false
+  const report = (failure: ReplayFailure) => {
+    try {
+      onReplayError(failure)
+    } catch {
+      // A failing report must not turn the landing into an error page.
+    }
+  }
   const routes = new Hono()
 
   routes.get('/login/redirect', async function loginRedirect(c) {
@@ -70,29 +124,160 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
     const session = c.get('session')
     if (session === undefined) throw new BackwardError('CONFIG', '[backward] backwardRoutes() needs session() earlier in the chain: app.use(session({ store })).')
     const handle = sessionHandle(session)
+    const config = sessionConfig(session)
+    const secure = isSecureRequest(config.cookie.secure, url)
+    const nonce = getCookie(c, actionCookieName(secure))
     const action = readRecordedAction(session.get(ACTION_KEY))
     const savedNext = session.get(NEXT_KEY)
     handle.deleteInternal(ACTION_KEY)
     handle.deleteInternal(NEXT_KEY)
-    // One-shot: the record is gone from the store before the replay runs, so a second visit
-    // (a reload, a second tab) finds nothing to replay.
-    await saveSessionNow(session)
 
     let landing: string | null = null
+    let failed = false
     const cookies: string[] = []
-    if (action !== null && options.app !== undefined && Date.now() - action.at < actionTtlMs) {
-      const res = await replay(options.app, c, action)
-      cookies.push(...res.headers.getSetCookie())
-      const target = res.headers.get('Location')
-      if (res.status >= 300 && res.status < 400 && target !== null && safe(target)) landing = target
+    let innerSetNonce = false
+    if (action !== null && options.app !== undefined && (await isReplayable(action, nonce, config.policy.now(), actionTtlMs))) {
+      const claims = replayStore ?? (isCookieStore(config.store) ? null : config.store)
+      if (claims === null) {
+        failed = true
+        if (!reportedNoClaims) {
+          reportedNoClaims = true
+          const error = new BackwardError('CONFIG', '[backward] backwardRoutes(): the session uses cookieStore, which cannot make a replay run once (an old cookie can be sent again). Pass backwardRoutes({ replayStore }) with any server-side store to replay recorded no-JavaScript form posts; until then they are discarded.')
+          report({ method: 'POST', path: pathOf(action), status: null, error })
+        }
+      } else {
+        // One-shot: an insert-only create on a key derived from the action id. Two concurrent visits,
+        // or a re-sent old cookie, find the claim taken and skip the replay.
+        const claimKey = await hashKey(action.id, 'replay')
+        const now = config.policy.now()
+        let innerCookie: string | null
+        try {
+          if (!(await claims.create(claimKey, { claimed: now }, Math.max(action.at + actionTtlMs, now) + CLAIM_MARGIN_MS))) return finish()
+        } catch (error) {
+          return storeUnavailable(c, error, onStoreError) // the action stays recorded: a reload retries
+        }
+        try {
+          innerCookie = await persistForReplay(session)
+        } catch (error) {
+          await claims.delete(claimKey).catch(() => {}) // nothing ran: let a retry claim it again
+          // Logged out by a concurrent request: nothing is replayed, and session() answers 400 on commit.
+          if (isBackwardError(error, 'SESSION_INTERRUPTED')) return finish()
+          return storeUnavailable(c, error, config.onStoreError)
+        }
+        let res: Response | null = null
+        let thrown: unknown
+        try {
+          res = await replay(options.app, c, action, rebuildCookies(c.req.header('Cookie'), config.cookie.name, actionCookieName(secure), innerCookie))
+        } catch (error) {
+          thrown = error
+        }
+        if (res === null || res.status >= 400) {
+          failed = true
+          report({ method: 'POST', path: pathOf(action), status: res?.status ?? null, ...(res === null ? { error: thrown } : {}) })
+        }
+        if (res !== null) {
+          innerSetNonce = await takeInnerCookies(res, session, config.cookie.name, actionCookieName(secure), cookies)
+          const target = res.headers.get('Location')
+          if (!failed && res.status >= 300 && res.status < 400 && target !== null && safe(target)) landing = target
+        }
+      }
     }
-    landing ??= safe(queryNext) ? queryNext : safe(savedNext) ? savedNext : defaultRedirect
-    const res = redirect(c, landing)
-    for (const cookie of cookies) res.headers.append('Set-Cookie', cookie)
-    return res
+    return finish()
+
+    function finish(): Response {
+      landing ??= safe(queryNext) ? queryNext : safe(savedNext) ? savedNext : defaultRedirect
+      const res = redirect(c, failed ? withNext(landing, REPLAY_OUTCOME_PARAM, 'failed') : landing)
+      for (const cookie of cookies) res.headers.append('Set-Cookie', cookie)
+      // The action cookie is single use: gone after the first visit that finds it (or finds a record).
+      if (!innerSetNonce && (nonce !== undefined || action !== null)) res.headers.append('Set-Cookie', actionCookie('', secure))
+      return res
+    }
   })
 
   return routes
+}
+
+/** Young enough, and made in this browser: the action cookie's hash matches the one in the record. */
+async function isReplayable(action: RecordedAction, nonce: string | undefined, now: number, ttlMs: number): Promise<boolean> {
+  if (now - action.at >= ttlMs) return false
+  if (nonce === undefined || action.nonce === undefined) return false
+  return (await nonceHash(nonce)) === action.nonce
+}
+
+function pathOf(action: RecordedAction): string {
+  const q = action.path.search(/[?#]/)
+  return q === -1 ? action.path : action.path.slice(0, q)
+}
+
+/**
+ * Makes the session the inner request will load match this one (record removed), and returns the session
+ * cookie value it should carry. Server-side: saved now, so this request has nothing left to write after
+ * the replay and cannot overwrite the replayed handler's changes. Cookie store: sealed now, so the inner
+ * request starts from it; its answer is adopted afterwards (takeInnerCookies).
+ */
+async function persistForReplay(session: Session): Promise<string | null> {
+  const { store, policy } = sessionConfig(session)
+  if (session.isEmpty()) return null
+  if (!isCookieStore(store)) {
+    await saveSessionNow(session)
+    return session.key
+  }
+  return store.seal(sessionHandle(session).snapshot(), policy.now() + session.getExpiryAge() * 1000)
+}
+
+/** The request's Cookie header with the session cookie set to `sessionValue` (or dropped) and the action cookie dropped. */
+function rebuildCookies(header: string | undefined, sessionName: string, actionName: string, sessionValue: string | null): string {
+  const kept = (header ?? '')
+    .split(';')
+    .map((pair) => pair.trim())
+    .filter((pair) => {
+      const name = pair.slice(0, Math.max(0, pair.indexOf('='))).trim()
+      return pair !== '' && name !== sessionName && name !== actionName
+    })
+  if (sessionValue !== null) kept.unshift(`${sessionName}=${sessionValue}`)
+  return kept.join('; ')
+}
+
+/**
+ * Moves the replayed answer's Set-Cookie lines to `out`, except the session cookie: one response must
+ * carry one session cookie. Server-side, the store already holds the inner writes and this request's
+ * session is saved and unchanged, so the inner line (which names the id, maybe a rotated one) is the one
+ * kept. Cookie store: this request's session takes the inner state, so its own commit writes one cookie
+ * with the replayed handler's changes. Returns whether the inner answer set an action cookie.
+ */
+async function takeInnerCookies(res: Response, session: Session, sessionName: string, actionName: string, out: string[]): Promise<boolean> {
+  let sessionLine: string | undefined
+  let setNonce = false
+  for (const line of res.headers.getSetCookie()) {
+    const name = line.slice(0, Math.max(0, line.indexOf('='))).trim()
+    if (name === sessionName) sessionLine = line
+    else {
+      if (name === actionName) setNonce = true
+      out.push(line)
+    }
+  }
+  if (sessionLine === undefined) return setNonce
+  const { store } = sessionConfig(session)
+  if (!isCookieStore(store)) {
+    out.push(sessionLine)
+    return setNonce
+  }
+  let value: string
+  try {
+    value = decodeURIComponent(sessionLine.slice(sessionLine.indexOf('=') + 1).split(';')[0]!.trim())
+  } catch {
+    return setNonce
+  }
+  if (value === '' || /;\s*max-age=(0|-\d+)\s*(;|$)/i.test(sessionLine)) {
+    session.flush() // the replayed handler logged out
+    return setNonce
+  }
+  const data = await store.unseal(value)
+  if (data === null) return setNonce
+  const handle = sessionHandle(session)
+  session.clear()
+  for (const [key, value] of Object.entries(data)) handle.setInternal(key, value)
+  return setNonce
 }
 
 function redirect(c: Context, target: string): Response {
@@ -102,7 +287,7 @@ function redirect(c: Context, target: string): Response {
 }
 
 /** Runs a recorded form post through the app, as the now-logged-in user, marked as same-origin. */
-async function replay(app: FetchApp, c: Context, action: RecordedAction): Promise<Response> {
+async function replay(app: FetchApp, c: Context, action: RecordedAction, cookie: string): Promise<Response> {
   const url = new URL(c.req.url)
   const { body, contentType } = replayBody(action)
   const headers = new Headers({
@@ -114,10 +299,11 @@ async function replay(app: FetchApp, c: Context, action: RecordedAction): Promis
     [IDEMPOTENCY_HEADER]: action.id,
     [REPLAY_HEADER]: '1',
   })
-  const cookie = c.req.header('Cookie')
-  if (cookie !== undefined) headers.set('Cookie', cookie)
+  if (cookie !== '') headers.set('Cookie', cookie)
   if (contentType !== null) headers.set('Content-Type', contentType)
-  const request = new Request(new URL(action.path, url.origin), { method: action.method, headers, body, redirect: 'manual' })
+  const target = new URL(action.path, url.origin)
+  if (target.origin !== url.origin) throw new BackwardError('UNSAFE_REDIRECT', '[backward] A recorded action pointed off this origin; it was not replayed.')
+  const request = new Request(target, { method: action.method, headers, body, redirect: 'manual' })
   let ctx: never | undefined
   try {
     ctx = c.executionCtx as never

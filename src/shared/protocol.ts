@@ -64,3 +64,12 @@ export function parseLoginRequired(value: unknown): LoginRequiredProblem | null 
     ...(typeof v.detail === 'string' ? { detail: v.detail } : {}),
   }
 }
+
+/**
+ * Query parameter that `GET /backward/login/redirect` adds to the landing URL when a recorded
+ * no-JavaScript form post did not go through after login (its handler threw or answered 4xx/5xx, or
+ * the server cannot replay it): `/people?backward_replay=failed`. The record is gone either way (a
+ * replay runs at most once), so the page should tell the person to try again. Server-rendered pages
+ * can read it without any script.
+ */
+export const REPLAY_OUTCOME_PARAM = 'backward_replay'

@@ -151,9 +151,17 @@ function isIPv6(host: string): boolean {
 
 // The browser is the one that follows the redirect, so its parse must match ours: a relative URL
 // stays on the page's origin, an absolute one reaches the host we approved, over http(s).
+//
+// Stricter than Django: the browser's resolved path must not start with `//`. `/.//evil.com`,
+// `/a/..//evil.com` and `//testserver//evil.com` stay on the site, but the browser removes the dot
+// segments (without any decoding) and ends up on the path `//evil.com`. Anything that later redirects
+// to that path, as a path (a trailing-slash or locale redirect, `Location: ${url.pathname}`, a
+// `next` built from `location.pathname`), sends the person to evil.com. No real page needs such a
+// path; every Django good URL still passes. The root bases are the worst case: `..` stops at the root.
 function browserAgrees(url: string, netloc: string, schemes: string[]): boolean {
   for (const base of BASES) {
     const target = new URL(url, base)
+    if (target.pathname.startsWith('//')) return false
     if (!netloc) {
       if (`${target.origin}/` !== base) return false
       continue

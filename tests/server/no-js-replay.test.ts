@@ -1,0 +1,408 @@
+/**
+ * The no-JavaScript replay behind `GET /backward/login/redirect`: bound to the browser that recorded it,
+ * one-shot on every store, failures reported, the replayed handler's session writes kept.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Hono } from 'hono'
+import { Redis } from 'ioredis'
+import { afterAll, describe, expect, it, vi } from 'vitest'
+import { backwardRoutes, cookieStore, fileStore, getUserId, login, loginRequired, logout, memoryStore, session } from '../../src/server/index.ts'
+import type { BackwardRoutesOptions, ReplayFailure } from '../../src/server/routes.ts'
+import { postgresStore } from '../../src/server/stores/postgres.ts'
+import { redisStore } from '../../src/server/stores/redis.ts'
+import type { CookieSessionStore } from '../../src/server/stores/cookie.ts'
+import type { SessionStore } from '../../src/server/store.ts'
+import { hashKey } from '../../src/server/ids.ts'
+import { createJar, parseSetCookie, type Jar } from '../helpers/jar.ts'
+import { postgresSchema } from '../helpers/pg.ts'
+import { REDIS_URL, postgresService, redisService, titled } from '../helpers/services.ts'
+
+const HTTP = 'http://localhost'
+const HTTPS = 'https://localhost'
+const NAV = { 'Sec-Fetch-Mode': 'navigate', 'Sec-Fetch-Dest': 'document', 'Sec-Fetch-Site': 'same-origin', Accept: 'text/html' }
+const FORM = { 'Content-Type': 'application/x-www-form-urlencoded' }
+const SECRET = 'the-real-secret-of-this-app-32-chars-or-more'
+
+interface Run {
+  route: string
+  user: unknown
+  query?: Record<string, string>
+  fields?: unknown
+}
+
+function replayApp(store: SessionStore | CookieSessionStore, routeOptions: BackwardRoutesOptions = {}, now?: () => number) {
+  const runs: Run[] = []
+  const app = new Hono()
+  app.use(session({ store, onStoreError: () => {}, ...(now ? { now } : {}) }))
+  app.onError((_error, c) => c.text('Internal Server Error', 500)) // quiet: /boom throws on purpose
+  app.post('/login', async (c) => {
+    await login(c, String((await c.req.parseBody()).username ?? 'ada'))
+    return c.redirect('/backward/login/redirect', 303)
+  })
+  app.post('/transfer', loginRequired(), async (c) => {
+    runs.push({ route: 'transfer', user: getUserId(c), query: c.req.query(), fields: await c.req.parseBody() })
+    return c.redirect('/done', 303)
+  })
+  app.post('/flash', loginRequired(), (c) => {
+    runs.push({ route: 'flash', user: getUserId(c) })
+    c.var.session.set('flash', 'sent')
+    return c.redirect('/inbox', 303)
+  })
+  app.get('/flash', (c) => c.json({ flash: c.var.session.get('flash') ?? null, user: getUserId(c) }))
+  app.post('/boom', loginRequired(), () => {
+    throw new Error('a detail from the body: to=mallory')
+  })
+  app.post('/invalid', loginRequired(), (c) => (runs.push({ route: 'invalid', user: getUserId(c) }), c.text('bad input', 422)))
+  app.post('/rotate', loginRequired(), async (c) => (await login(c, getUserId(c)!), c.redirect('/inbox', 303)))
+  app.post('/bye', loginRequired(), (c) => (logout(c), c.redirect('/', 303)))
+  app.route('/backward', backwardRoutes({ app, ...routeOptions }))
+  return { app, runs }
+}
+
+async function go(app: Hono, jar: Jar, path: string, init: RequestInit & { headers?: Record<string, string> } = {}, origin = HTTP) {
+  const res = await app.request(`${origin}${path}`, { ...init, headers: { ...(init.headers ?? {}), Cookie: jar.header() } })
+  jar.store(res)
+  return res
+}
+
+/** A plain HTML form post, logged out, from a page of this site. */
+const record = (app: Hono, jar: Jar, path = '/transfer', body = 'to=mallory', origin = HTTP) =>
+  go(app, jar, path, { method: 'POST', headers: { ...NAV, ...FORM, Origin: origin, Referer: `${origin}/account` }, body }, origin)
+const logIn = (app: Hono, jar: Jar, origin = HTTP, username = 'ada') =>
+  go(app, jar, '/login', { method: 'POST', headers: { ...NAV, ...FORM, Origin: origin }, body: `username=${username}` }, origin)
+const land = (app: Hono, jar: Jar, origin = HTTP) => go(app, jar, '/backward/login/redirect', { headers: NAV }, origin)
+const sessionLines = (res: Response, name = 'sessionid') => res.headers.getSetCookie().filter((l) => l.startsWith(`${name}=`))
+
+describe('the action cookie', () => {
+  it('over http: backward_action, HttpOnly, SameSite=Lax, Path=/, host-only even when the session cookie has a Domain', async () => {
+    const app = new Hono()
+    app.use(session({ store: memoryStore(), cookie: { domain: 'localhost' } }))
+    app.post('/transfer', loginRequired(), (c) => c.text('ok'))
+    const res = await record(app, createJar())
+    const line = res.headers.getSetCookie().find((l) => l.startsWith('backward_action='))!
+    const cookie = parseSetCookie(line)
+    expect(cookie.value).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(cookie.attrs).toMatchObject({ httponly: true, samesite: 'Lax', path: '/' })
+    expect(cookie.attrs.domain).toBeUndefined()
+    expect(cookie.attrs.secure).toBeUndefined()
+    expect(cookie.attrs['max-age']).toBeUndefined() // the record's age is enforced by actionTtl
+  })
+
+  it('over https: __Host-backward_action, Secure; the replay works and deletes it', async () => {
+    const { app, runs } = replayApp(memoryStore())
+    const jar = createJar()
+    const res = await record(app, jar, '/transfer', 'to=bob', HTTPS)
+    const cookie = parseSetCookie(res.headers.getSetCookie().find((l) => l.startsWith('__Host-backward_action='))!)
+    expect(cookie.attrs).toMatchObject({ httponly: true, secure: true, samesite: 'Lax', path: '/' })
+    expect(cookie.attrs.domain).toBeUndefined()
+    await logIn(app, jar, HTTPS)
+    const back = await land(app, jar, HTTPS)
+    expect(runs).toEqual([{ route: 'transfer', user: 'ada', query: {}, fields: { to: 'bob' } }])
+    expect(back.headers.get('Location')).toBe('/done')
+    expect(back.headers.getSetCookie().some((l) => l.startsWith('__Host-backward_action=;') && /Max-Age=0/.test(l))).toBe(true)
+  })
+
+  it('the session keeps only a hash of the nonce, never the cookie value', async () => {
+    const store = memoryStore()
+    const { app } = replayApp(store)
+    const jar = createJar()
+    await record(app, jar)
+    const nonce = jar.cookies.get('backward_action')!
+    const data = await store.load(await hashKey(jar.cookies.get('sessionid')!))
+    expect(JSON.stringify(data)).not.toContain(nonce)
+    expect((data!._backward_action as { nonce: string }).nonce).toBe(await hashKey(nonce, 'action-nonce'))
+  })
+})
+
+describe('recorded actions', () => {
+  it('keep the form action query string: POST /transfer?acct=123 replays with acct', async () => {
+    const { app, runs } = replayApp(memoryStore())
+    const jar = createJar()
+    await record(app, jar, '/transfer?acct=123&note=a%26b')
+    await logIn(app, jar)
+    await land(app, jar)
+    expect(runs).toEqual([{ route: 'transfer', user: 'ada', query: { acct: '123', note: 'a&b' }, fields: { to: 'mallory' } }])
+  })
+
+  it('expire after 15 minutes by default: 14 minutes replays, 15 minutes and a second does not', async () => {
+    for (const [minutes, expected] of [[14, 1], [15.02, 0]] as const) {
+      let t = Date.parse('2026-01-01T00:00:00Z')
+      const now = () => t
+      const { app, runs } = replayApp(memoryStore({ now }), {}, now)
+      const jar = createJar()
+      await record(app, jar)
+      t += minutes * 60_000
+      await logIn(app, jar)
+      await land(app, jar)
+      expect(runs, `${minutes} minutes`).toHaveLength(expected)
+    }
+  })
+
+  it('bad actionTtl and replayStore values throw at start-up', () => {
+    for (const actionTtl of [0, -1, Number.NaN, Infinity]) expect(() => backwardRoutes({ actionTtl })).toThrow(/actionTtl/)
+    for (const replayStore of [cookieStore({ secrets: [SECRET] }), {}, { create: 1 }] as unknown as SessionStore[]) {
+      expect(() => backwardRoutes({ replayStore })).toThrow(/replayStore/)
+    }
+  })
+})
+
+describe('failures are reported', () => {
+  it('a handler that throws: onReplayError gets the route and status, and the page gets ?backward_replay=failed', async () => {
+    const failures: ReplayFailure[] = []
+    const { app } = replayApp(memoryStore(), { onReplayError: (f) => failures.push(f) })
+    const jar = createJar()
+    await record(app, jar, '/boom?token=s3cret')
+    await logIn(app, jar)
+    const back = await land(app, jar)
+    expect(back.headers.get('Location')).toBe('/account?backward_replay=failed')
+    expect(failures).toEqual([{ method: 'POST', path: '/boom', status: 500 }])
+  })
+
+  it('a 4xx answer is a failure too; a second visit finds nothing and adds no flag', async () => {
+    const failures: ReplayFailure[] = []
+    const { app, runs } = replayApp(memoryStore(), { onReplayError: (f) => failures.push(f) })
+    const jar = createJar()
+    await record(app, jar, '/invalid')
+    await logIn(app, jar)
+    expect((await land(app, jar)).headers.get('Location')).toBe('/account?backward_replay=failed')
+    expect((await land(app, jar)).headers.get('Location')).toBe('/')
+    expect(failures.map((f) => f.status)).toEqual([422])
+    expect(runs).toHaveLength(1)
+  })
+
+  it('an app whose fetch throws: status null, the error passed on', async () => {
+    const failures: ReplayFailure[] = []
+    const app = new Hono()
+    app.use(session({ store: memoryStore() }))
+    app.post('/login', async (c) => (await login(c, 'ada'), c.redirect('/backward/login/redirect', 303)))
+    app.post('/transfer', loginRequired(), (c) => c.text('ok'))
+    const boom = new Error('down')
+    app.route('/backward', backwardRoutes({ app: { fetch: () => Promise.reject(boom) }, onReplayError: (f) => failures.push(f) }))
+    const jar = createJar()
+    await record(app, jar)
+    await logIn(app, jar)
+    expect((await land(app, jar)).headers.get('Location')).toBe('/account?backward_replay=failed')
+    expect(failures).toEqual([{ method: 'POST', path: '/transfer', status: null, error: boom }])
+  })
+
+  it('the default report is one console.error line with method, path and status, never the body or query', async () => {
+    const spy = vi.spyOn(console, 'error').mockImplementation(() => {})
+    try {
+      const { app } = replayApp(memoryStore())
+      const jar = createJar()
+      await record(app, jar, '/boom?token=s3cret', 'to=mallory')
+      await logIn(app, jar)
+      await land(app, jar)
+      const ours = spy.mock.calls.map((args) => args[0]).filter((m): m is string => typeof m === 'string' && m.startsWith('[backward]'))
+      expect(ours).toHaveLength(1)
+      expect(ours[0]).toMatch(/POST \/boom answered 500/)
+      expect(ours[0]).not.toMatch(/mallory|s3cret/)
+    } finally {
+      spy.mockRestore()
+    }
+  })
+})
+
+describe('session writes made by the replayed handler', () => {
+  it('server-side store: they survive, with at most one session Set-Cookie', async () => {
+    const { app, runs } = replayApp(memoryStore())
+    const jar = createJar()
+    await record(app, jar, '/flash')
+    await logIn(app, jar)
+    const back = await land(app, jar)
+    expect(runs).toEqual([{ route: 'flash', user: 'ada' }])
+    expect(back.headers.get('Location')).toBe('/inbox')
+    expect(sessionLines(back).length).toBeLessThanOrEqual(1)
+    expect(await (await go(app, jar, '/flash')).json()).toEqual({ flash: 'sent', user: 'ada' })
+  })
+
+  it('server-side store: a handler that rotates the id leaves the browser on the new id, logged in', async () => {
+    const { app } = replayApp(memoryStore())
+    const jar = createJar()
+    await record(app, jar, '/rotate')
+    await logIn(app, jar)
+    const before = jar.cookies.get('sessionid')
+    const back = await land(app, jar)
+    expect(sessionLines(back)).toHaveLength(1)
+    expect(jar.cookies.get('sessionid')).not.toBe(before)
+    expect((await (await go(app, jar, '/flash')).json()).user).toBe('ada')
+  })
+
+  it('cookieStore: exactly one session Set-Cookie, and it carries the handler\'s writes', async () => {
+    const { app, runs } = replayApp(cookieStore({ secrets: [SECRET] }), { replayStore: memoryStore() })
+    const jar = createJar()
+    await record(app, jar, '/flash')
+    await logIn(app, jar)
+    const back = await land(app, jar)
+    expect(runs).toEqual([{ route: 'flash', user: 'ada' }])
+    expect(sessionLines(back)).toHaveLength(1)
+    expect(await (await go(app, jar, '/flash')).json()).toEqual({ flash: 'sent', user: 'ada' })
+    // The recorded action is not in the new cookie: a later visit has nothing to replay.
+    await land(app, jar)
+    expect(runs).toHaveLength(1)
+  })
+
+  it('cookieStore: a handler that logs out ends with one deletion of the session cookie', async () => {
+    const { app } = replayApp(cookieStore({ secrets: [SECRET] }), { replayStore: memoryStore() })
+    const jar = createJar()
+    await record(app, jar, '/bye')
+    await logIn(app, jar)
+    const back = await land(app, jar)
+    const lines = sessionLines(back)
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/^sessionid=;.*Max-Age=0/)
+    expect((await (await go(app, jar, '/flash')).json()).user).toBeNull()
+  })
+})
+
+/** A store whose loads answer late (read first, then wait), so two concurrent visits both read the record before either writes. */
+function slowLoads(inner: SessionStore): SessionStore {
+  return {
+    ...inner,
+    load: async (key) => {
+      const data = await inner.load(key)
+      await new Promise((r) => setTimeout(r, 25))
+      return data
+    },
+  } as SessionStore
+}
+
+const redis = await redisService()
+const postgres = await postgresService()
+
+describe('one-shot', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bw-replay-'))
+  const io = redis.ok ? new Redis(REDIS_URL) : undefined
+  const prefix = `bwtest-replay-${Math.random().toString(36).slice(2)}:`
+  const sandbox = postgresSchema(4)
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true })
+    if (io !== undefined) {
+      const keys = await io.keys(`${prefix}*`)
+      if (keys.length > 0) await io.del(...keys)
+      io.disconnect()
+    }
+  })
+
+  const stores: [string, boolean, () => Promise<SessionStore>][] = [
+    ['memoryStore', true, async () => memoryStore()],
+    ['fileStore', true, async () => fileStore({ dir })],
+    [titled('redisStore', redis), redis.ok, async () => redisStore({ client: io!, prefix })],
+    [titled('postgresStore', postgres), postgres.ok, async () => {
+      const store = postgresStore({ pool: sandbox.pool, table: `${sandbox.schema}.sessions` })
+      await store.migrate()
+      return store
+    }],
+  ]
+  for (const [name, ok, make] of stores) {
+    it.skipIf(!ok)(`${name}: two concurrent visits to the redirect endpoint run the action once`, async () => {
+      const { app, runs } = replayApp(slowLoads(await make()))
+      const jar = createJar()
+      await record(app, jar)
+      await logIn(app, jar)
+      const cookie = jar.header()
+      const visits = await Promise.all([0, 1].map(() => app.request(`${HTTP}/backward/login/redirect`, { headers: { ...NAV, Cookie: cookie } })))
+      expect(visits.map((r) => r.status)).toEqual([303, 303])
+      expect(runs).toEqual([{ route: 'transfer', user: 'ada', query: {}, fields: { to: 'mallory' } }])
+    })
+  }
+
+  it('cookieStore with replayStore: re-sending the old cookie does not replay again', async () => {
+    const { app, runs } = replayApp(cookieStore({ secrets: [SECRET] }), { replayStore: memoryStore() })
+    const jar = createJar()
+    await record(app, jar)
+    await logIn(app, jar)
+    const old = jar.header() // still holds the recorded action, sealed
+    await land(app, jar)
+    for (let i = 0; i < 3; i++) await app.request(`${HTTP}/backward/login/redirect`, { headers: { ...NAV, Cookie: old } })
+    expect(runs).toHaveLength(1)
+  })
+
+  it('cookieStore without replayStore: nothing is replayed, the page is told, and the developer is told once', async () => {
+    const failures: ReplayFailure[] = []
+    const { app, runs } = replayApp(cookieStore({ secrets: [SECRET] }), { onReplayError: (f) => failures.push(f) })
+    for (let i = 0; i < 2; i++) {
+      const jar = createJar()
+      await record(app, jar)
+      await logIn(app, jar)
+      expect((await land(app, jar)).headers.get('Location')).toBe('/account?backward_replay=failed')
+    }
+    expect(runs).toEqual([])
+    expect(failures).toHaveLength(1)
+    expect(failures[0]!.status).toBeNull()
+    expect((failures[0]!.error as Error).message).toMatch(/^\[backward\].*replayStore/)
+    expect(failures[0]!.error).toMatchObject({ code: 'CONFIG' })
+  })
+
+  it('a replay store outage gives 503 and keeps the action; once it is back, the action runs once', async () => {
+    let down = true
+    const inner = memoryStore()
+    const flaky: SessionStore = { ...inner, create: (k, d, e) => (down ? Promise.reject(new Error('down')) : inner.create(k, d, e)) } as SessionStore
+    const { app, runs } = replayApp(cookieStore({ secrets: [SECRET] }), { replayStore: flaky, onStoreError: () => {} })
+    const jar = createJar()
+    await record(app, jar)
+    await logIn(app, jar)
+    expect((await land(app, jar)).status).toBe(503)
+    expect(runs).toEqual([])
+    down = false
+    expect((await land(app, jar)).headers.get('Location')).toBe('/done')
+    await land(app, jar)
+    expect(runs).toHaveLength(1)
+  })
+})
+
+describe('security', () => {
+  it('a planted session: the attacker\'s recorded action never runs as the victim', async () => {
+    const store = memoryStore()
+    const { app, runs } = replayApp(store)
+    const attacker = createJar()
+    await record(app, attacker, '/transfer', 'to=mallory&amount=1000')
+    const planted = attacker.cookies.get('sessionid')!
+    // Cookie injection (a sibling subdomain, or a network attacker on http) plants only the session.
+    const victim = createJar({ sessionid: planted })
+    await logIn(app, victim)
+    const back = await land(app, victim)
+    expect(runs).toEqual([])
+    expect(back.headers.get('Location')).not.toMatch(/backward_replay/)
+    // And the record is gone: it cannot be unlocked later either.
+    expect(await store.load(await hashKey(victim.cookies.get('sessionid')!))).not.toHaveProperty('_backward_action')
+  })
+
+  it("the victim's own action cookie does not unlock the attacker's planted record", async () => {
+    const { app, runs } = replayApp(memoryStore())
+    const victim = createJar()
+    await record(app, victim, '/transfer', 'to=grandma') // the victim has an action cookie of their own
+    const attacker = createJar()
+    await record(app, attacker, '/transfer', 'to=mallory')
+    victim.cookies.set('sessionid', attacker.cookies.get('sessionid')!)
+    await logIn(app, victim)
+    await land(app, victim)
+    expect(runs).toEqual([])
+  })
+
+  it('on https a plain-named action cookie (what a sibling subdomain can plant) is ignored', async () => {
+    const { app, runs } = replayApp(memoryStore())
+    const attacker = createJar()
+    await record(app, attacker, '/transfer', 'to=mallory', HTTPS)
+    const victim = createJar({ sessionid: attacker.cookies.get('sessionid')!, backward_action: attacker.cookies.get('__Host-backward_action')! })
+    await logIn(app, victim, HTTPS)
+    await land(app, victim, HTTPS)
+    expect(runs).toEqual([])
+  })
+
+  it('a record without a nonce (made before this fix, or forged into a store) is never replayed', async () => {
+    const store = memoryStore()
+    const { app, runs } = replayApp(store)
+    const jar = createJar()
+    await record(app, jar)
+    const key = await hashKey(jar.cookies.get('sessionid')!)
+    const data = (await store.load(key))!
+    const { nonce: _dropped, ...bare } = data._backward_action as Record<string, unknown>
+    await store.update(key, { ...data, _backward_action: bare }, Date.now() + 60_000)
+    await logIn(app, jar)
+    await land(app, jar)
+    expect(runs).toEqual([])
+  })
+})
