@@ -1,46 +1,89 @@
-import type { MiddlewareHandler } from 'hono'
+import type { Context, HonoRequest, MiddlewareHandler } from 'hono'
 import { BackwardError } from '../shared/errors.ts'
 import { IDEMPOTENCY_HEADER } from '../shared/protocol.ts'
 import { getUserId } from './auth.ts'
 import { fromBase64Url, toBase64Url } from './base64url.ts'
 import { hashKey } from './ids.ts'
 import { logStoreError, problem, storeUnavailable } from './problem.ts'
-import type { SessionStore } from './store.ts'
+import type { SessionData, SessionStore } from './store.ts'
 
 /** Options for {@link idempotency}. */
 export interface IdempotencyOptions {
   /** Where records live. Any `SessionStore` works: memory, file, Redis, PostgreSQL. */
   store: SessionStore
-  /** How long a finished response is kept for repeats, in seconds. @default 86400 */
+  /**
+   * How long a key is held, in seconds: a finished response is kept this long for repeats, and a run
+   * whose answer could not be written (or whose process died) keeps its key taken (409) this long.
+   * @default 86400
+   */
   ttl?: number
-  /** How long a running request holds its key before a crash is assumed, in seconds. @default 60 */
+  /**
+   * @deprecated Still validated, no longer used: a running key is held for `ttl`, because a lock that
+   * expired while its handler ran (or after its answer failed to save) let a repeat run it twice.
+   * @default 60
+   */
   lockTtl?: number
-  /** Largest response body kept for repeats, in bytes; a larger one is answered again without its body. @default 1048576 */
+  /** Largest response body kept for repeats, in bytes; a larger one (or a stream) is streamed through and not kept. @default 1048576 */
   maxBodyBytes?: number
-  /** Called with store failures (the request gets a 503). @default console.error */
+  /**
+   * Who owns a key, for apps that authenticate otherwise (bearer tokens): a non-empty string, or null
+   * for "nobody" (the request runs with no idempotency). Replaces the default: the logged-in user's id,
+   * else the session's key, else nobody.
+   * @default undefined
+   */
+  scope?: (c: Context) => string | null | Promise<string | null>
+  /** Called with store failures (the request gets a 503) and with answers that could not be recorded. @default console.error */
   onStoreError?: (error: unknown) => void
 }
 
 /** Response headers that are replayed. Never Set-Cookie: a repeat must not hand out the first session. */
 const KEPT_HEADERS = ['content-type', 'content-language', 'location', 'etag', 'last-modified']
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/
+/**
+ * Statuses the browser SDK treats as transient (it sends the action again). A handler answering one
+ * says "not done, try again", so its key is freed; caching it would answer every retry with it.
+ */
+const RETRYABLE = new Set([408, 409, 425, 429, 502, 503, 504])
+/** Request bytes that go into the fingerprint; a longer body adds only its Content-Length after them. */
+const FINGERPRINT_BYTES = 1_048_576
+/** Pauses between attempts to save an answer: a store blip must not leave the key running. */
+const SAVE_RETRY_MS = [50, 200]
+const NULL_BODY = new Set([204, 205, 304])
+const RECORD_VERSION = 1
 
 interface Running {
+  v: number
   state: 'running'
+  fp: string
 }
 interface Done {
+  v: number
   state: 'done'
+  fp: string
   status: number
   headers: [string, string][]
+  /** base64url bytes, or null when the body was a stream or too large to keep. */
   body: string | null
 }
 
 /**
- * Runs each request that carries an `Idempotency-Key` at most once. A repeat gets the first response
- * (status, headers, body) with `Idempotent-Replayed: true`; a repeat that arrives while the first is
- * still running gets `409`. Keys are scoped to the logged-in user, the method and the path, so one
- * user's key can never return another user's response. A 5xx frees the key so it can be retried.
+ * Runs each request that carries an `Idempotency-Key` at most once. The rules, after Stripe and
+ * draft-ietf-httpapi-idempotency-key-header:
+ * - A key belongs to the logged-in user, else to the session (its key), else to `scope(c)` when given.
+ *   A request with no owner runs with no idempotency: nothing is stored, nothing is shared. Without
+ *   `session()` mounted before it (and no `scope`), the request fails with a `CONFIG` error.
+ * - A repeat gets the first response (status, kept headers, body) with `Idempotent-Replayed: true`.
+ *   A first response that was a `text/event-stream`, or longer than `maxBodyBytes`, is streamed to the
+ *   client and not kept: a repeat gets its status with a problem body `urn:backward:response-not-kept`.
+ * - A repeat while the first still runs gets `409` `urn:backward:request-in-progress`, `Retry-After: 1`.
+ * - The same key with another method, path, query or body gets `422` `urn:backward:idempotency-key-reused`.
+ * - A handler answering 408, 409, 425, 429, 502, 503 or 504 frees the key (it says it did nothing; the
+ *   SDK retries those). Every other answer is kept for `ttl`, a 500 from a thrown error included: it
+ *   may have come after a side effect.
+ * - At most once wins over availability: the running record lives for `ttl`, so a run whose answer
+ *   could not be saved (store down) or whose process died answers repeats with 409, never runs again.
  * @example
+ * app.use(session({ store: fileStore({ dir: '.sessions' }) }))
  * app.use('/api/*', idempotency({ store: fileStore({ dir: '.idempotency' }) }))
  */
 export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
@@ -49,9 +92,27 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
   const ttlMs = (options.ttl ?? 86_400) * 1000
   const lockMs = (options.lockTtl ?? 60) * 1000
   const maxBodyBytes = options.maxBodyBytes ?? 1_048_576
+  const scope = options.scope
   const onStoreError = options.onStoreError ?? logStoreError('idempotency()')
   for (const [name, value] of [['ttl', ttlMs], ['lockTtl', lockMs], ['maxBodyBytes', maxBodyBytes]] as const) {
     if (!Number.isFinite(value) || value <= 0) throw new BackwardError('CONFIG', `[backward] idempotency(): ${name} must be a positive number.`)
+  }
+  if (scope !== undefined && typeof scope !== 'function') throw new BackwardError('CONFIG', '[backward] idempotency(): scope must be a function of the context that returns a string or null.')
+
+  /** Saves the answer. Retried briefly; a record that vanished is recreated so a repeat never runs again. */
+  async function remember(storeKey: string, done: Done): Promise<void> {
+    const data = done as unknown as SessionData
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const expiresAt = Date.now() + ttlMs
+        if ((await store.update(storeKey, data, expiresAt)) || (await store.create(storeKey, data, expiresAt))) return
+        onStoreError(new BackwardError('STORE_CONFLICT', '[backward] idempotency(): another run took this key while the handler ran; its answer was not recorded.'))
+        return
+      } catch (error) {
+        if (attempt >= SAVE_RETRY_MS.length) return onStoreError(error)
+        await new Promise((resolve) => setTimeout(resolve, SAVE_RETRY_MS[attempt]))
+      }
+    }
   }
 
   return async function idempotency(c, next) {
@@ -60,12 +121,16 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
     if (!KEY_PATTERN.test(key)) {
       return problem(400, 'urn:backward:bad-idempotency-key', 'Invalid Idempotency-Key', { detail: 'Use 1 to 255 visible ASCII characters, such as a UUID.' })
     }
-    const scope = JSON.stringify([getUserId(c), c.req.method, new URL(c.req.url).pathname, key])
+    const owner = await ownerOf(c, scope)
+    if (owner === null) return next()
+    const fp = await fingerprint(c.req)
     let storeKey: string
     try {
-      storeKey = await hashKey(scope, 'idempotency')
-      if (!(await store.create(storeKey, { state: 'running' } satisfies Running, Date.now() + lockMs))) {
-        return answerRepeat(await store.load(storeKey))
+      storeKey = await hashKey(JSON.stringify([owner, c.req.method, new URL(c.req.url).pathname, key]), 'idempotency')
+      // The lock lives as long as an answer would: if the answer is never written, repeats get 409
+      // until then instead of a second run (at most once beats availability).
+      if (!(await store.create(storeKey, { v: RECORD_VERSION, state: 'running', fp } satisfies Running, Date.now() + ttlMs))) {
+        return answerRepeat(await store.load(storeKey), fp)
       }
     } catch (error) {
       return storeUnavailable(c, error, onStoreError)
@@ -73,32 +138,146 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
 
     await next()
 
-    try {
-      if (c.res.status >= 500) {
-        await store.delete(storeKey)
-        return
-      }
-      const bytes = new Uint8Array(await c.res.clone().arrayBuffer())
-      const headers = KEPT_HEADERS.flatMap((name) => {
-        const value = c.res.headers.get(name)
-        return value === null ? [] : [[name, value] as [string, string]]
-      })
-      const done: Done = { state: 'done', status: c.res.status, headers, body: bytes.byteLength <= maxBodyBytes ? toBase64Url(bytes) : null }
-      await store.update(storeKey, done as unknown as Record<string, unknown>, Date.now() + ttlMs)
-    } catch (error) {
-      // The handler ran; failing to remember it must not turn its answer into an error.
-      onStoreError(error)
+    const { status } = c.res
+    if (RETRYABLE.has(status)) {
+      // The handler said it did nothing. If the delete fails the key stays taken (409): never a rerun.
+      await store.delete(storeKey).catch(onStoreError)
+      return
     }
+    const body = await capture(c, maxBodyBytes)
+    const headers = KEPT_HEADERS.flatMap((name) => {
+      const value = c.res.headers.get(name)
+      return value === null ? [] : [[name, value] as [string, string]]
+    })
+    // Written before the response leaves (or, for a stream, before the rest of it): the handler ran.
+    await remember(storeKey, { v: RECORD_VERSION, state: 'done', fp, status, headers, body: body === null ? null : toBase64Url(body) })
   }
 }
 
-function answerRepeat(record: Record<string, unknown> | null): Response {
-  if (record === null || record.state === 'running') {
+/** The key's owner as a tagged string, or null for "nobody". Tags keep a user id apart from a session key. */
+async function ownerOf(c: Context, scope: IdempotencyOptions['scope']): Promise<string | null> {
+  if (scope !== undefined) {
+    const owner = await scope(c)
+    if (owner === null) return null
+    if (typeof owner !== 'string' || owner === '') throw new BackwardError('CONFIG', '[backward] idempotency(): scope(c) must return a non-empty string or null.')
+    return JSON.stringify(['scope', owner])
+  }
+  const session = c.get('session')
+  if (session === undefined) {
+    // Without a session every caller would share one key space: bob would get alice's receipt.
+    throw new BackwardError('CONFIG', '[backward] idempotency(): no session on this request. Mount app.use(session({ store })) before idempotency(), or pass { scope: (c) => yourUserId }.')
+  }
+  const user = getUserId(c)
+  if (user !== null) return JSON.stringify(['user', user])
+  return session.key === null ? null : JSON.stringify(['session', session.key])
+}
+
+/**
+ * SHA-256 of the method, path, query and body (its first MiB, then its Content-Length), base64url.
+ * The body is read from a clone, so a handler that streams `c.req.raw.body` still can.
+ */
+async function fingerprint(req: HonoRequest): Promise<string> {
+  const url = new URL(req.url)
+  const parts: Uint8Array[] = [new TextEncoder().encode(`${req.method} ${url.pathname}${url.search}\n`)]
+  let size = 0
+  if (req.raw.bodyUsed) {
+    parts.push(new Uint8Array(await req.arrayBuffer()).subarray(0, FINGERPRINT_BYTES)) // an earlier middleware parsed it: Hono cached it
+  } else if (req.raw.body !== null) {
+    const reader = req.raw.clone().body!.getReader()
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      parts.push(value.subarray(0, FINGERPRINT_BYTES - size))
+      size += value.byteLength
+      if (size >= FINGERPRINT_BYTES) {
+        // Not awaited: a tee branch's cancel settles only once the handler's branch is done too.
+        reader.cancel().catch(() => {})
+        parts.push(new TextEncoder().encode(`\n${req.header('content-length') ?? '?'}`))
+        break
+      }
+    }
+  }
+  const digest = await crypto.subtle.digest('SHA-256', concat(parts))
+  return toBase64Url(new Uint8Array(digest))
+}
+
+/**
+ * The response body when it can be kept, else null. A stream (`text/event-stream`) or a body longer
+ * than `max` is never buffered whole: at most `max` bytes are read, then handed on with the rest.
+ */
+async function capture(c: Context, max: number): Promise<Uint8Array<ArrayBuffer> | null> {
+  const res = c.res
+  if (res.body === null) return new Uint8Array(0)
+  const length = Number(res.headers.get('content-length') ?? Number.NaN)
+  if (/^\s*text\/event-stream/i.test(res.headers.get('content-type') ?? '') || length > max) return null
+  const reader = res.body.getReader()
+  const head: Uint8Array[] = []
+  let size = 0
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      head.push(value)
+      size += value.byteLength
+      if (size > max) break
+    }
+  } catch {
+    size = Number.POSITIVE_INFINITY // the stream failed: hand on what came, then the same failure
+  }
+  if (size <= max) {
+    const bytes = concat(head)
+    c.res = new Response(bytes, res)
+    return bytes
+  }
+  c.res = new Response(
+    new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const chunk = head.shift()
+        if (chunk !== undefined) return controller.enqueue(chunk)
+        try {
+          const { done, value } = await reader.read()
+          if (done) controller.close()
+          else controller.enqueue(value)
+        } catch (error) {
+          controller.error(error)
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    }),
+    res,
+  )
+  return null
+}
+
+/** One fresh buffer (also for a single part: stream chunks may view a larger or shared buffer). */
+function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
+  let offset = 0
+  for (const part of parts) {
+    out.set(part, offset)
+    offset += part.byteLength
+  }
+  return out
+}
+
+function answerRepeat(record: SessionData | null, fp: string): Response {
+  // Records written before fingerprints existed carry none: they match anything.
+  if (record !== null && typeof record.fp === 'string' && record.fp !== fp) {
+    return problem(422, 'urn:backward:idempotency-key-reused', 'Idempotency-Key reused', { detail: 'This Idempotency-Key was used for a different request (method, path, query or body). Use a new key for a new request.' })
+  }
+  if (record === null || record.state !== 'done') {
     return problem(409, 'urn:backward:request-in-progress', 'Request in progress', { detail: 'A request with this Idempotency-Key is still running. Retry later.' }, { 'Retry-After': '1' })
   }
   const done = record as unknown as Done
   const headers = new Headers(done.headers)
   headers.set('Idempotent-Replayed', 'true')
-  const body = done.body === null ? null : fromBase64Url(done.body)
-  return new Response(done.status === 204 || done.status === 304 ? null : body, { status: done.status, headers })
+  if (done.body === null && !NULL_BODY.has(done.status)) {
+    // Same status, so the SDK and the page see what the first answer was; the body says why it is empty.
+    const location = headers.get('location')
+    return problem(done.status, 'urn:backward:response-not-kept', 'Response not kept', { detail: 'This request already ran. Its response was a stream or larger than maxBodyBytes, so only its status was kept.' }, {
+      'Idempotent-Replayed': 'true',
+      ...(location !== null ? { Location: location } : {}),
+    })
+  }
+  return new Response(NULL_BODY.has(done.status) || done.body === null ? null : fromBase64Url(done.body), { status: done.status, headers })
 }

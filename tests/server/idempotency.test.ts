@@ -1,0 +1,415 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Hono, type Context } from 'hono'
+import { Redis } from 'ioredis'
+import { afterAll, describe, expect, it } from 'vitest'
+import { fileStore, getUserId, idempotency, login, memoryStore, session } from '../../src/server/index.ts'
+import type { IdempotencyOptions } from '../../src/server/index.ts'
+import type { SessionStore } from '../../src/server/store.ts'
+import { postgresStore } from '../../src/server/stores/postgres.ts'
+import { redisStore } from '../../src/server/stores/redis.ts'
+import { createJar, type Jar } from '../helpers/jar.ts'
+import { postgresSchema } from '../helpers/pg.ts'
+import { postgresService, REDIS_URL, redisService } from '../helpers/services.ts'
+
+const ORIGIN = 'http://localhost'
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/** Tests that are not about scoping key records by a header the test controls. */
+const byHeader = (c: Context) => c.req.header('X-User') ?? null
+const post = (key: string, init: { headers?: Record<string, string>; body?: string } = {}) => ({ method: 'POST', ...init, headers: { 'X-User': 'ada', 'Idempotency-Key': key, ...init.headers } })
+
+async function go(app: Hono, jar: Jar, path: string, init: RequestInit & { headers?: Record<string, string> } = {}) {
+  const res = await app.request(`${ORIGIN}${path}`, { ...init, headers: { ...(init.headers ?? {}), Cookie: jar.header() } })
+  jar.store(res)
+  return res
+}
+
+/** A store whose writes can be made to fail, and that counts what it is asked. */
+function flakyStore(inner: SessionStore = memoryStore()) {
+  const state = { failUpdates: 0, down: false, creates: 0 }
+  const check = () => {
+    if (state.down) throw new Error('store down')
+  }
+  const store: SessionStore = {
+    load: async (k) => (check(), inner.load(k)),
+    create: async (k, d, e) => (check(), state.creates++, inner.create(k, d, e)),
+    update: async (k, d, e) => {
+      check()
+      if (state.failUpdates > 0) {
+        state.failUpdates--
+        throw new Error('blip')
+      }
+      return inner.update(k, d, e)
+    },
+    delete: async (k) => (check(), inner.delete(k)),
+  }
+  return { store, state, inner }
+}
+
+function app(options: Partial<IdempotencyOptions> = {}) {
+  const runs: string[] = []
+  const a = new Hono()
+  a.onError((_error, c) => c.text('Internal Server Error', 500))
+  a.use(idempotency({ store: memoryStore(), scope: byHeader, ...options }))
+  a.post('/pay', async (c) => {
+    runs.push(c.req.header('X-User') ?? '-')
+    await sleep(Number(c.req.query('delay') ?? 0))
+    return c.json({ run: runs.length, by: c.req.header('X-User') ?? null, body: await c.req.text() }, 201)
+  })
+  a.post('/status/:code', (c) => (runs.push(c.req.param('code')), c.text('answer', Number(c.req.param('code')) as 400)))
+  a.post('/throws', () => {
+    runs.push('throws')
+    throw new Error('after the side effect')
+  })
+  return { app: a, runs }
+}
+
+describe('idempotency: who owns a key', () => {
+  function sessionApp(idem: SessionStore = memoryStore()) {
+    const runs: string[] = []
+    const a = new Hono()
+    a.use(session({ store: memoryStore() }))
+    a.post('/login/:user', async (c) => (await login(c, c.req.param('user')), c.text('ok')))
+    a.post('/cart', (c) => (c.var.session.set('cart', c.req.query('who')), c.text('ok')))
+    a.use('/api/*', idempotency({ store: idem }))
+    a.post('/api/checkout', (c) => {
+      const who = getUserId(c) ?? c.var.session.get('cart') ?? c.req.header('X-Who') ?? null
+      runs.push(String(who))
+      return c.json({ receipt: `receipt of ${who}` }, 201)
+    })
+    return { app: a, runs }
+  }
+
+  it('an anonymous session owns its keys: a repeat replays, another anonymous session with the same key runs its own', async () => {
+    const { app: a, runs } = sessionApp()
+    const alice = createJar()
+    const bob = createJar()
+    await go(a, alice, '/cart?who=alice', { method: 'POST' })
+    await go(a, bob, '/cart?who=bob', { method: 'POST' })
+    const first = await go(a, alice, '/api/checkout', { method: 'POST', headers: { 'Idempotency-Key': 'guest-1' } })
+    const bobs = await go(a, bob, '/api/checkout', { method: 'POST', headers: { 'Idempotency-Key': 'guest-1' } })
+    const again = await go(a, alice, '/api/checkout', { method: 'POST', headers: { 'Idempotency-Key': 'guest-1' } })
+    expect(await first.json()).toEqual({ receipt: 'receipt of alice' })
+    expect(await bobs.json()).toEqual({ receipt: 'receipt of bob' })
+    expect(bobs.headers.get('Idempotent-Replayed')).toBeNull()
+    expect(again.headers.get('Idempotent-Replayed')).toBe('true')
+    expect(await again.json()).toEqual({ receipt: 'receipt of alice' })
+    expect(runs).toEqual(['alice', 'bob'])
+  })
+
+  it('a caller with no user and no session gets no idempotency: it runs, nothing is stored, no header', async () => {
+    const idem = flakyStore()
+    const { app: a, runs } = sessionApp(idem.store)
+    const one = await a.request('/api/checkout', { method: 'POST', headers: { 'Idempotency-Key': 'k', 'X-Who': 'alice' } })
+    const two = await a.request('/api/checkout', { method: 'POST', headers: { 'Idempotency-Key': 'k', 'X-Who': 'bob' } })
+    expect(await two.json()).toEqual({ receipt: 'receipt of bob' })
+    expect([one.headers.get('Idempotent-Replayed'), two.headers.get('Idempotent-Replayed')]).toEqual([null, null])
+    expect(runs).toEqual(['alice', 'bob'])
+    expect(idem.state.creates).toBe(0)
+  })
+
+  it('scope(c) keys records by the app\'s own identity (bearer tokens); null means no idempotency', async () => {
+    const runs: string[] = []
+    const a = new Hono()
+    a.use(idempotency({ store: memoryStore(), scope: (c) => c.req.header('Authorization')?.replace(/^Bearer /, '') ?? null }))
+    a.post('/pay', (c) => (runs.push(c.req.header('Authorization') ?? 'none'), c.json({ by: c.req.header('Authorization') ?? null }, 201)))
+    const as = (token: string | null) => a.request('/pay', { method: 'POST', headers: { 'Idempotency-Key': 'k', ...(token ? { Authorization: `Bearer ${token}` } : {}) } })
+    expect(await (await as('alice')).json()).toEqual({ by: 'Bearer alice' })
+    expect(await (await as('bob')).json()).toEqual({ by: 'Bearer bob' })
+    expect((await as('alice')).headers.get('Idempotent-Replayed')).toBe('true')
+    await as(null)
+    await as(null)
+    expect(runs).toEqual(['Bearer alice', 'Bearer bob', 'none', 'none'])
+  })
+
+  it('a bad scope option throws at start-up', () => {
+    expect(() => idempotency({ store: memoryStore(), scope: 'user' as never })).toThrow(expect.objectContaining({ code: 'CONFIG' }))
+  })
+
+  describe('security', () => {
+    it('mounted without session() (or before it) and no scope: a CONFIG error, the handler never runs, nothing is shared', async () => {
+      for (const order of ['no session', 'before session'] as const) {
+        const runs: string[] = []
+        const errors: unknown[] = []
+        const a = new Hono()
+        a.onError((error, c) => (errors.push(error), c.text('error', 500)))
+        a.use(idempotency({ store: memoryStore() }))
+        if (order === 'before session') a.use(session({ store: memoryStore() }))
+        a.post('/x', (c) => (runs.push(c.req.header('Authorization')!), c.json({ by: c.req.header('Authorization') }, 201)))
+        await a.request('/x', { method: 'POST', headers: { 'Idempotency-Key': 'k', Authorization: 'Bearer alice' } })
+        const bob = await a.request('/x', { method: 'POST', headers: { 'Idempotency-Key': 'k', Authorization: 'Bearer bob' } })
+        expect(bob.status, order).toBe(500)
+        expect(await bob.text()).not.toContain('alice')
+        expect(runs, order).toEqual([])
+        expect(errors[0], order).toMatchObject({ code: 'CONFIG', message: expect.stringMatching(/^\[backward\] .*session\(/) })
+      }
+    })
+
+    it('a logged-in user and an anonymous session never share records, even with the same key', async () => {
+      const { app: a, runs } = sessionApp()
+      const ada = createJar()
+      const guest = createJar()
+      await go(a, ada, '/login/ada', { method: 'POST' })
+      await go(a, guest, '/cart?who=guest', { method: 'POST' })
+      await go(a, ada, '/api/checkout', { method: 'POST', headers: { 'Idempotency-Key': 'k' } })
+      const res = await go(a, guest, '/api/checkout', { method: 'POST', headers: { 'Idempotency-Key': 'k' } })
+      expect(await res.json()).toEqual({ receipt: 'receipt of guest' })
+      expect(runs).toEqual(['ada', 'guest'])
+    })
+  })
+})
+
+describe('idempotency: bodies that are streams or too large', () => {
+  it('a 50 MB stream is not pulled into memory: the response starts after one chunk, arrives whole, and a repeat does not run it', async () => {
+    const runs: number[] = []
+    let pulled = 0
+    const CHUNK = 1 << 20
+    const a = new Hono()
+    a.use(idempotency({ store: memoryStore(), scope: byHeader }))
+    a.post('/export', () => {
+      runs.push(1)
+      return new Response(new ReadableStream({ pull: (ctl) => (pulled += CHUNK) > 50 * CHUNK ? ctl.close() : ctl.enqueue(new Uint8Array(CHUNK)) }, { highWaterMark: 0 }), {
+        status: 201,
+        headers: { 'Content-Type': 'application/octet-stream', Location: '/exports/1' },
+      })
+    })
+    const res = await a.request('/export', post('big'))
+    expect(pulled).toBeLessThanOrEqual(3 * CHUNK)
+    expect((await res.arrayBuffer()).byteLength).toBe(50 * CHUNK)
+    const repeat = await a.request('/export', post('big'))
+    expect(repeat.status).toBe(201)
+    expect(repeat.headers.get('Idempotent-Replayed')).toBe('true')
+    expect(repeat.headers.get('Location')).toBe('/exports/1')
+    expect(await repeat.json()).toMatchObject({ type: 'urn:backward:response-not-kept', status: 201 })
+    expect(runs).toEqual([1])
+  })
+
+  it('an SSE route answers at once (its stream never ends); a repeat gets the not-kept answer, never a second run', async () => {
+    const runs: number[] = []
+    const a = new Hono()
+    a.use(idempotency({ store: memoryStore(), scope: byHeader }))
+    a.post('/events', () => {
+      runs.push(1)
+      return new Response(new ReadableStream({ start: (ctl) => ctl.enqueue(new TextEncoder().encode('data: hi\n\n')) }), { headers: { 'Content-Type': 'text/event-stream' } })
+    })
+    const res = await Promise.race([a.request('/events', post('sse')), sleep(1000).then(() => null)])
+    expect(res).not.toBeNull()
+    const reader = res!.body!.getReader()
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('data: hi\n\n')
+    await reader.cancel()
+    const repeat = await a.request('/events', post('sse'))
+    expect(repeat.status).toBe(200)
+    expect(repeat.headers.get('Content-Type')).toBe('application/problem+json')
+    expect(await repeat.json()).toMatchObject({ type: 'urn:backward:response-not-kept' })
+    expect(runs).toEqual([1])
+  })
+
+  it('a body larger than maxBodyBytes with a known Content-Length is handed on untouched, and counts as run', async () => {
+    const { app: a, runs } = app({ maxBodyBytes: 8 })
+    const res = await a.request('/pay', post('k', { body: 'a body longer than eight bytes' }))
+    expect(await res.json()).toMatchObject({ body: 'a body longer than eight bytes' })
+    const repeat = await a.request('/pay', post('k', { body: 'a body longer than eight bytes' }))
+    expect(repeat.status).toBe(201)
+    expect(await repeat.json()).toMatchObject({ type: 'urn:backward:response-not-kept' })
+    expect(runs).toEqual(['ada'])
+  })
+})
+
+describe('idempotency: slow handlers and store failures never give a second run', () => {
+  it('a handler slower than lockTtl keeps its key: the repeat during it gets 409, the repeat after it the stored answer', async () => {
+    const { app: a, runs } = app({ lockTtl: 0.05 })
+    const first = a.request('/pay?delay=200', post('slow'))
+    await sleep(120)
+    const during = await a.request('/pay?delay=200', post('slow'))
+    await first
+    const after = await a.request('/pay?delay=200', post('slow'))
+    expect(during.status).toBe(409)
+    expect(after.status).toBe(201)
+    expect(after.headers.get('Idempotent-Replayed')).toBe('true')
+    expect(runs).toEqual(['ada'])
+  })
+
+  it('a running record that vanished (evicted, expired) is recreated with the answer; a conflict is reported', async () => {
+    const inner = memoryStore()
+    let taken = false
+    // The running record is gone by the time the answer is saved: update finds nothing.
+    const store: SessionStore = { ...inner, update: async (k) => (await inner.delete(k), false), create: async (k, d, e) => (taken && d.state === 'done' ? false : inner.create(k, d, e)) }
+    const errors: unknown[] = []
+    const { app: a, runs } = app({ store, onStoreError: (e) => errors.push(e) })
+    await a.request('/pay', post('gone'))
+    const repeat = await a.request('/pay', post('gone'))
+    expect(repeat.headers.get('Idempotent-Replayed')).toBe('true')
+    expect(runs).toEqual(['ada'])
+    expect(errors).toEqual([])
+    // Now the update fails and so does the create (another run holds the key): reported, not silent.
+    taken = true
+    await a.request('/pay', post('other'))
+    expect(errors).toEqual([expect.objectContaining({ code: 'STORE_CONFLICT' })])
+  })
+
+  it('a write of the answer that fails twice is retried: the repeat gets the stored answer', async () => {
+    const flaky = flakyStore()
+    const { app: a, runs } = app({ store: flaky.store, onStoreError: () => {} })
+    flaky.state.failUpdates = 2
+    expect((await a.request('/pay', post('blip'))).status).toBe(201)
+    const repeat = await a.request('/pay', post('blip'))
+    expect(repeat.status).toBe(201)
+    expect(repeat.headers.get('Idempotent-Replayed')).toBe('true')
+    expect(runs).toEqual(['ada'])
+  })
+
+  it('both stores down when the answer is saved: 503 to the client, then 409 to every retry (even after lockTtl), never a second run', async () => {
+    const sessions = flakyStore()
+    const idem = flakyStore()
+    const runs: unknown[] = []
+    const a = new Hono()
+    a.use(session({ store: sessions.store, onStoreError: () => {} }))
+    a.post('/login', async (c) => (await login(c, 'ada'), c.text('ok')))
+    a.use('/api/*', idempotency({ store: idem.store, lockTtl: 0.05, onStoreError: () => {} }))
+    a.post('/api/pay', (c) => {
+      runs.push(getUserId(c))
+      c.var.session.set('paid', true)
+      sessions.state.down = true // the outage starts while the handler runs
+      idem.state.down = true
+      return c.json({ paid: true }, 201)
+    })
+    const jar = createJar()
+    await go(a, jar, '/login', { method: 'POST' })
+    const first = await go(a, jar, '/api/pay', { method: 'POST', headers: { 'Idempotency-Key': 'k' } })
+    expect(first.status).toBe(503) // session() could not save: the SDK retries
+    sessions.state.down = false
+    idem.state.down = false
+    await sleep(100)
+    for (let i = 0; i < 3; i++) {
+      const retry = await go(a, jar, '/api/pay', { method: 'POST', headers: { 'Idempotency-Key': 'k' } })
+      expect(retry.status).toBe(409)
+    }
+    expect(runs).toEqual(['ada'])
+  })
+})
+
+describe('idempotency: which answers are kept', () => {
+  it('408, 409, 425, 429, 502, 503 and 504 free the key (the SDK retries them): the retry runs', async () => {
+    const { app: a, runs } = app()
+    for (const code of [408, 409, 425, 429, 502, 503, 504]) {
+      await a.request(`/status/${code}`, post(`k${code}`))
+      const retry = await a.request(`/status/${code}`, post(`k${code}`))
+      expect(retry.headers.get('Idempotent-Replayed'), String(code)).toBeNull()
+    }
+    expect(runs).toEqual(['408', '408', '409', '409', '425', '425', '429', '429', '502', '502', '503', '503', '504', '504'])
+  })
+
+  it('a final 4xx is kept; a thrown error (500, perhaps after a side effect) is kept too, never run again', async () => {
+    const { app: a, runs } = app()
+    for (const path of ['/status/400', '/status/422', '/throws']) {
+      const first = await a.request(path, post(path))
+      const repeat = await a.request(path, post(path))
+      expect(repeat.status, path).toBe(first.status)
+      expect(repeat.headers.get('Idempotent-Replayed'), path).toBe('true')
+    }
+    expect(runs).toEqual(['400', '422', 'throws'])
+  })
+
+  it('a repeat while the first runs gets 409 problem+json urn:backward:request-in-progress with Retry-After: 1', async () => {
+    const { app: a, runs } = app()
+    const first = a.request('/pay?delay=60', post('busy'))
+    await sleep(10)
+    const repeat = await a.request('/pay?delay=60', post('busy'))
+    await first
+    expect(repeat.status).toBe(409)
+    expect(repeat.headers.get('Content-Type')).toBe('application/problem+json')
+    expect(repeat.headers.get('Retry-After')).toBe('1')
+    expect(await repeat.json()).toMatchObject({ type: 'urn:backward:request-in-progress', status: 409 })
+    expect(runs).toEqual(['ada'])
+  })
+
+  describe('security', () => {
+    it('the same key with another body or query gets 422 urn:backward:idempotency-key-reused, never the first answer', async () => {
+      const { app: a, runs } = app()
+      await a.request('/pay', post('k', { body: 'pay alice 10' }))
+      const body = await a.request('/pay', post('k', { body: 'pay mallory 1000' }))
+      const query = await a.request('/pay?to=mallory', post('k', { body: 'pay alice 10' }))
+      const same = await a.request('/pay', post('k', { body: 'pay alice 10' }))
+      for (const res of [body, query]) {
+        expect(res.status).toBe(422)
+        expect(res.headers.get('Content-Type')).toBe('application/problem+json')
+        expect(await res.json()).toMatchObject({ type: 'urn:backward:idempotency-key-reused' })
+      }
+      expect(same.headers.get('Idempotent-Replayed')).toBe('true')
+      expect(await same.json()).toMatchObject({ body: 'pay alice 10' })
+      expect(runs).toEqual(['ada'])
+    })
+
+    it('a reused key with another body is refused while the first still runs, too', async () => {
+      const { app: a, runs } = app()
+      const first = a.request('/pay?delay=60', post('k', { body: 'one' }))
+      await sleep(10)
+      const other = await a.request('/pay?delay=60', post('k', { body: 'two' }))
+      await first
+      expect(other.status).toBe(422)
+      expect(runs).toEqual(['ada'])
+    })
+
+    it('the handler can still read (or stream) the body after the fingerprint is taken', async () => {
+      const a = new Hono()
+      a.use(idempotency({ store: memoryStore(), scope: byHeader }))
+      a.post('/raw', async (c) => c.text(String((await new Response(c.req.raw.body).arrayBuffer()).byteLength)))
+      const big = 'x'.repeat(3 << 20) // longer than the fingerprinted first MiB
+      expect(await (await a.request('/raw', post('r', { body: big }))).text()).toBe(String(big.length))
+    })
+  })
+})
+
+describe('idempotency: every session store carries the records', async () => {
+  const [redis, postgres] = await Promise.all([redisService(), postgresService()])
+  const dir = mkdtempSync(join(tmpdir(), 'bw-idem-'))
+  const io = redis.ok ? new Redis(REDIS_URL) : undefined
+  const sandbox = postgresSchema(2)
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true })
+    await io?.quit()
+  })
+  const stores: [string, boolean, () => Promise<SessionStore>][] = [
+    ['memoryStore', true, async () => memoryStore()],
+    ['fileStore', true, async () => fileStore({ dir })],
+    ['redisStore', redis.ok, async () => redisStore({ client: io!, prefix: `bwtest:${randomBytes(6).toString('hex')}:` })],
+    ['postgresStore', postgres.ok, async () => {
+      const store = postgresStore({ pool: sandbox.pool, table: `${sandbox.schema}.idem` })
+      await store.migrate()
+      return store
+    }],
+  ]
+  for (const [name, ok, make] of stores) {
+    it.skipIf(!ok)(`${name}: a logged-in user's repeat replays the bytes, a concurrent one gets 409, another body 422; one run`, async () => {
+      const runs: number[] = []
+      const bytes = randomBytes(300_000)
+      const a = new Hono()
+      a.use(session({ store: memoryStore() }))
+      a.post('/login', async (c) => (await login(c, 'ada'), c.text('ok')))
+      a.use('/api/*', idempotency({ store: await make() }))
+      a.post('/api/upload', async (c) => {
+        runs.push(1)
+        await sleep(80)
+        return new Response(bytes, { status: 201, headers: { 'Content-Type': 'application/octet-stream', ETag: '"v1"' } })
+      })
+      const jar = createJar()
+      await go(a, jar, '/login', { method: 'POST' })
+      const key = randomBytes(8).toString('hex')
+      const send = (body: string) => go(a, jar, '/api/upload', { method: 'POST', headers: { 'Idempotency-Key': key }, body })
+      const first = send('file-1')
+      await sleep(30)
+      const during = await send('file-1')
+      expect(Buffer.from(await (await first).arrayBuffer()).equals(bytes)).toBe(true)
+      const repeat = await send('file-1')
+      const other = await send('file-2')
+      expect(during.status).toBe(409)
+      expect(repeat.status).toBe(201)
+      expect(repeat.headers.get('ETag')).toBe('"v1"')
+      expect(Buffer.from(await repeat.arrayBuffer()).equals(bytes)).toBe(true)
+      expect(other.status).toBe(422)
+      expect(runs).toEqual([1])
+    })
+  }
+})
