@@ -73,12 +73,14 @@ async function openRedis(url: string): Promise<OpenedStore> {
   })
   const client = nodeRedis.createClient({ url, disableOfflineQueue: true, socket: { reconnectStrategy: false, connectTimeout: 5000 } })
   client.on('error', () => {})
+  // Made before connecting: a client redisStore refuses (node-redis v4) must not be left connected,
+  // where it would keep the cron job's process from exiting.
+  const store = redisStore({ client })
   try {
     await client.connect()
   } catch (cause) {
     throw new BackwardError('STORE_UNAVAILABLE', '[backward] Could not reach Redis.', { cause })
   }
-  const store = redisStore({ client })
   return { clearExpired: () => store.clearExpired(), close: async () => void (await client.quit()), note: 'Redis expires sessions by itself.' }
 }
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { runCli } from '../../src/server/cli.ts'
 import { fileStore } from '../../src/server/stores/file.ts'
 import { postgresStore } from '../../src/server/stores/postgres.ts'
@@ -89,6 +89,31 @@ describe('backward usage errors', () => {
     const result = await run('clear-expired', 'postgres://postgres@127.0.0.1:1/test?table=x;DROP%20TABLE%20y')
     expect(result.code).toBe(2)
     expect(result.stderr).toMatch(/table must be/)
+  })
+})
+
+describe('backward clear-expired redis:// with only node-redis v4 installed', () => {
+  // No vi.resetModules(): the CLI imports its clients dynamically, and each such import consults the
+  // mocks; a reset would give later tests a second copy of errors.ts (and of BackwardError).
+  afterEach(() => {
+    vi.doUnmock('ioredis')
+    vi.doUnmock('redis')
+  })
+
+  it('exits 2 with the upgrade message, and never opens a connection it would leave open', async () => {
+    const client = { connect: vi.fn(async () => {}), quit: vi.fn(async () => {}), on: vi.fn(), listenerCount: () => 1, get: vi.fn(), set: vi.fn(), pExpire: vi.fn(), del: vi.fn() }
+    vi.doMock('ioredis', () => {
+      throw new Error('Cannot find package ioredis')
+    })
+    // createClient() of redis@4: the command methods of v5, but no withTypeMapping.
+    vi.doMock('redis', () => ({ createClient: () => client }))
+    const err: string[] = []
+    const code = await runCli(['clear-expired', 'redis://127.0.0.1:6379'], { stdout: () => {}, stderr: (l) => err.push(l) })
+    expect(code).toBe(2)
+    expect(err.join('\n')).toMatch(/^\[backward\] redisStore: this node-redis client looks like v4.*node-redis 5 or later/)
+    // A connected client that is never closed keeps the cron job's process alive.
+    expect(client.connect.mock.calls.length).toBe(client.quit.mock.calls.length)
+    expect(client.connect).not.toHaveBeenCalled()
   })
 })
 

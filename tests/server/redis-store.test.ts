@@ -127,7 +127,7 @@ describe.skipIf(!service.ok)(titled('redisStore', service), () => {
   it('carries idempotency records: a repeated Idempotency-Key runs the handler once', async () => {
     const app = new Hono()
     let runs = 0
-    app.use(idempotency({ store: redisStore({ client: io, prefix: newPrefix() }) }))
+    app.use(idempotency({ store: redisStore({ client: io, prefix: newPrefix() }), scope: () => 'user-1' }))
     app.post('/follow', (c) => c.json({ run: ++runs }, 201))
     const key = randomBytes(8).toString('hex')
     const send = () => app.request('/follow', { method: 'POST', headers: { 'Idempotency-Key': key } })
@@ -165,6 +165,28 @@ describe.skipIf(!service.ok)(titled('redisStore', service), () => {
         expect(() => redisStore({ client: io, prefix })).toThrow(expect.objectContaining({ code: 'CONFIG' }))
       }
       expect(redisStore({ client: io, prefix: '' })).toBeTruthy()
+    })
+
+    it('refuses { and } in the prefix: a Cluster hash tag would put every session in one slot', () => {
+      for (const prefix of ['{backward}:', 'app:{sessions}:', '{', '}', 'a}b{']) {
+        expect(() => redisStore({ client: io, prefix })).toThrow(expect.objectContaining({ code: 'CONFIG', message: expect.stringMatching(/^\[backward\] redisStore: prefix must not contain \{ or \}.*one slot/) }))
+      }
+      expect(redisStore({ client: io, prefix: 'app:sessions:' })).toBeTruthy()
+    })
+
+    it('refuses a node-redis v4 client, whose SET would silently drop the TTL and the NX/XX condition', () => {
+      // The shape of createClient() from redis@4 (checked against 4.7.1): the same command methods, no withTypeMapping.
+      const sent: unknown[] = []
+      const v4 = {
+        get: async (...args: unknown[]) => (sent.push(args), null),
+        set: async (...args: unknown[]) => (sent.push(args), 'OK'),
+        pExpire: async (...args: unknown[]) => (sent.push(args), true),
+        del: async (...args: unknown[]) => (sent.push(args), 1),
+        listenerCount: () => 1,
+      }
+      expect(() => redisStore({ client: v4 as never })).toThrow(expect.objectContaining({ code: 'CONFIG', message: expect.stringMatching(/looks like v4.*node-redis 5 or later/) }))
+      expect(sent).toEqual([])
+      expect(redisStore({ client: node })).toBeTruthy() // the installed node-redis (v5+) passes
     })
 
     it('refuses a node-redis client with no error listener (Node would crash on the first outage)', () => {

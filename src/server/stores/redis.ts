@@ -13,14 +13,16 @@ export interface IoRedisLike {
 }
 
 /**
- * The node-redis (v4 and later) methods redisStore calls. A client from `createClient()` or a cluster
- * from `createCluster()` fits; redis is never imported by backward.
+ * The node-redis (v5 and later; not v4) methods redisStore calls. A client from `createClient()` or a
+ * cluster from `createCluster()` fits; redis is never imported by backward.
  */
 export interface NodeRedisLike {
   get(key: string): Promise<unknown>
   set(key: string, value: string, options: { expiration: { type: 'PX'; value: number }; condition: 'NX' | 'XX' }): Promise<unknown>
   pExpire(key: string, milliseconds: number): Promise<unknown>
   del(key: string): Promise<unknown>
+  /** Not called: its presence is how redisStore tells node-redis 5 and later from v4. */
+  withTypeMapping(...args: never[]): unknown
   listenerCount?(event: string): number
 }
 
@@ -34,7 +36,9 @@ export interface RedisStoreOptions {
    */
   client: IoRedisLike | NodeRedisLike
   /**
-   * Prepended to every store key. Printable ASCII without spaces, at most 100 characters.
+   * Prepended to every store key. Printable ASCII without spaces, `{` or `}`, at most 100 characters.
+   * Braces are refused because Redis Cluster hashes only what sits between them (a hash tag), which
+   * would put every session in one slot on one node.
    * @default 'backward:'
    */
   prefix?: string
@@ -51,6 +55,7 @@ interface Commands {
   del(key: string): Promise<void>
 }
 
+// Printable ASCII without spaces; braces are refused before this, with their own reason.
 const PREFIX = /^[\x21-\x7e]{0,100}$/
 
 function adapt(client: unknown): Commands {
@@ -60,6 +65,12 @@ function adapt(client: unknown): Commands {
   }
   const text = (value: unknown) => (value === null || value === undefined ? null : String(value))
   if (typeof c.pExpire === 'function') {
+    // node-redis v4 has the same method names, but its SET silently ignores { expiration, condition }:
+    // no TTL (sessions never expire), create overwrites and update brings deleted sessions back. v4
+    // exposes no version, but withTypeMapping arrived in v5, on clients and clusters alike.
+    if (typeof (c as { withTypeMapping?: unknown }).withTypeMapping !== 'function') {
+      throw new BackwardError('CONFIG', "[backward] redisStore: this node-redis client looks like v4, whose SET ignores the expiry and the NX/XX condition redisStore relies on. Upgrade to node-redis 5 or later (npm install redis@latest), or pass an ioredis client.")
+    }
     // node-redis: an 'error' event without a listener ends the Node process on the first lost connection.
     if (typeof c.listenerCount === 'function' && c.listenerCount('error') === 0) {
       throw new BackwardError('CONFIG', "[backward] redisStore: add client.on('error', …) to the node-redis client first; without it Node ends the process when Redis goes away.")
@@ -106,7 +117,8 @@ function unavailable(cause: unknown): BackwardError {
 }
 
 /**
- * A session store on Redis (or Redis Cluster), through an ioredis or node-redis client you create.
+ * A session store on Redis (or Redis Cluster), through an ioredis (5 or later) or node-redis (5 or
+ * later; v4 is refused at start-up) client you create.
  * One string key per session whose TTL is the session's expiry, so Redis removes expired sessions
  * itself and `clearExpired` resolves 0. `create` is `SET … PX NX` and `update` is `SET … PX XX`, so
  * a session deleted by a concurrent logout is never written back. Every command names one key, so it
@@ -120,6 +132,9 @@ export function redisStore(options: RedisStoreOptions): SessionStore & { clearEx
   const commands = adapt(options?.client)
   const prefix = options.prefix ?? 'backward:'
   const now = options.now ?? Date.now
+  if (typeof prefix === 'string' && /[{}]/.test(prefix)) {
+    throw new BackwardError('CONFIG', '[backward] redisStore: prefix must not contain { or }. Redis Cluster would hash only the part between the braces, so every session would share one slot on one node. Use a prefix such as "backward:".')
+  }
   if (typeof prefix !== 'string' || !PREFIX.test(prefix)) {
     throw new BackwardError('CONFIG', '[backward] redisStore: prefix must be printable ASCII without spaces, at most 100 characters.')
   }
