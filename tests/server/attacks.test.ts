@@ -1,7 +1,8 @@
 /**
  * Attacks on the server half, each a test. These add to the `security` blocks of session-contract.ts,
- * session.test.ts and login-wall.test.ts (fixation, one-character forgeries, cross-site recording,
- * open redirects, user-scoped idempotency keys), which are not repeated here.
+ * session.test.ts, login-wall.test.ts and no-js-replay.test.ts (fixation, one-character forgeries,
+ * cross-site recording, open redirects, user-scoped idempotency keys, one-shot replays), which are not
+ * repeated here.
  */
 import { Hono, type Context } from 'hono'
 import { csrf } from 'hono/csrf'
@@ -34,7 +35,7 @@ function spyStore(inner: SessionStore = memoryStore()) {
 }
 
 /** An app with the whole login wall: login, a guarded page, a guarded form post, a guarded API, the redirect route. */
-function wall(store: SessionStore | CookieSessionStore, options: { now?: () => number; idem?: SessionStore; isAuthenticated?: (c: Context) => boolean } = {}) {
+function wall(store: SessionStore | CookieSessionStore, options: { now?: () => number; idem?: SessionStore; isAuthenticated?: (c: Context) => boolean; replayStore?: SessionStore } = {}) {
   const executed: { route: string; user: unknown; fields?: unknown }[] = []
   const app = new Hono()
   app.use(session({ store, onStoreError: () => {}, ...(options.now ? { now: options.now } : {}) }))
@@ -54,7 +55,7 @@ function wall(store: SessionStore | CookieSessionStore, options: { now?: () => n
     executed.push({ route: 'pay', user: getUserId(c) })
     return c.json({ paidBy: getUserId(c), secret: `receipt of ${getUserId(c)}` }, 201)
   })
-  app.route('/backward', backwardRoutes({ app }))
+  app.route('/backward', backwardRoutes({ app, ...(options.replayStore ? { replayStore: options.replayStore } : {}) }))
   return { app, executed }
 }
 
@@ -244,6 +245,30 @@ describe('security: a saved no-JS action and a different user', () => {
     await go(app, browser, '/backward/login/redirect', { headers: NAV })
     expect(executed).toEqual([{ route: 'act', user: 'ada', fields: { note: '1' } }])
   })
+})
+
+describe('security: cookie injection of a session that holds a recorded action', () => {
+  // A sibling subdomain (or a network attacker on http) can plant a session cookie. The attacker first
+  // records `POST /act transfer=mallory` in their own anonymous session, then plants that session in
+  // the victim's browser. login() keeps anonymous data, so the record survives the victim's login: the
+  // redirect route must still refuse it, because the victim's browser lacks the attacker's action cookie.
+  for (const [label, makeStore] of [
+    ['memoryStore', () => memoryStore()],
+    ['cookieStore', () => cookieStore({ secrets: [SECRET] })],
+  ] as const) {
+    it(`${label}: the planted record is never replayed as the victim; the attacker's own browser would have`, async () => {
+      for (const whose of ['victim', 'attacker'] as const) {
+        const { app, executed } = wall(makeStore(), { replayStore: memoryStore() })
+        const attacker = createJar()
+        await go(app, attacker, '/act', { method: 'POST', headers: { ...NAV, ...FORM, Origin: ORIGIN }, body: 'transfer=mallory' })
+        const browser = whose === 'victim' ? createJar({ sessionid: attacker.cookies.get('sessionid')! }) : attacker
+        await logIn(app, browser, 'victim')
+        await go(app, browser, '/backward/login/redirect', { headers: NAV })
+        // The control run (the recording browser itself) shows the setup does reach the replay.
+        expect(executed, whose).toEqual(whose === 'victim' ? [] : [{ route: 'act', user: 'victim', fields: { transfer: 'mallory' } }])
+      }
+    })
+  }
 })
 
 describe('security: oversized input', () => {

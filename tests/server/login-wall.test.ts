@@ -188,6 +188,15 @@ describe('loginRequired: navigations', () => {
     }
     expect(() => backwardRoutes({ defaultRedirect: 'https://evil.example' })).toThrow(/defaultRedirect/)
   })
+
+  it('loginRequired and backwardRoutes share isSafeRedirect: encoded, NUL and dot-segment login URLs fail at start-up', () => {
+    for (const loginUrl of ['/%2F%2Fevil.com', '/\x00/evil', '/.//evil.com', '/a/..//evil.com', '/%5Cevil.com', '/\u200b/evil.com']) {
+      expect(() => loginRequired({ loginUrl }), JSON.stringify(loginUrl)).toThrow(/loginUrl must be a path on this site/)
+      expect(() => backwardRoutes({ loginUrl }), JSON.stringify(loginUrl)).toThrow(/loginUrl must be a path on this site/)
+      expect(() => backwardRoutes({ defaultRedirect: loginUrl }), JSON.stringify(loginUrl)).toThrow(/defaultRedirect/)
+    }
+    for (const loginUrl of ['/login', '/accounts/login/?a=1', '/login#form']) expect(() => loginRequired({ loginUrl })).not.toThrow()
+  })
 })
 
 describe('login and logout', () => {
@@ -252,6 +261,22 @@ describe('login and logout', () => {
     expect(signal.attrs['max-age']).toBe('120')
   })
 
+  it('the signal cookie is host-only even when the session cookie has a Domain (the SDK deletes it with Path=/ only)', async () => {
+    const app = new Hono()
+    app.use(session({ store: memoryStore(), cookie: { domain: 'localhost' } }))
+    app.post('/login', async (c) => (await login(c, 'ada'), c.text('ok')))
+    app.post('/logout', (c) => (logout(c), c.text('ok')))
+    const jar = createJar()
+    const res = await go(app, jar, '/login', { method: 'POST' })
+    const lines = res.headers.getSetCookie()
+    expect(parseSetCookie(lines.find((l) => l.startsWith('sessionid='))!).attrs.domain).toBe('localhost')
+    const signal = parseSetCookie(lines.find((l) => l.startsWith('backward_login='))!)
+    expect(signal.attrs.domain).toBeUndefined()
+    expect(signal.attrs.path).toBe('/')
+    const out = parseSetCookie((await go(app, jar, '/logout', { method: 'POST' })).headers.getSetCookie().find((l) => l.startsWith('backward_login='))!)
+    expect(out.attrs.domain).toBeUndefined()
+  })
+
   it('logout removes the cookie, the stored record and the signal', async () => {
     const { app, store } = buildApp()
     const jar = createJar()
@@ -309,9 +334,12 @@ describe('idempotency', () => {
 
   it('a repeat that arrives while the first is running gets 409', async () => {
     const { app, runs } = idemApp()
+    const jar = createJar()
+    await go(app, jar, '/login/ada', { method: 'POST' }) // a key belongs to someone: here, ada
+    const init = { method: 'POST', headers: { 'Idempotency-Key': 'k-2', Cookie: jar.header() } }
     const [a, b] = await Promise.all([
-      app.request('/api/pay?delay=50', { method: 'POST', headers: { 'Idempotency-Key': 'k-2' } }),
-      new Promise<Response>((r) => setTimeout(() => r(app.request('/api/pay?delay=50', { method: 'POST', headers: { 'Idempotency-Key': 'k-2' } })), 10)),
+      app.request('/api/pay?delay=50', init),
+      new Promise<Response>((r) => setTimeout(() => r(app.request('/api/pay?delay=50', init)), 10)),
     ])
     expect([a.status, b.status]).toEqual([201, 409])
     expect(runs).toHaveLength(1)
@@ -351,9 +379,13 @@ describe('idempotency', () => {
     const broken: SessionStore = { load: () => Promise.reject(new Error('down')), create: () => Promise.reject(new Error('down')), update: () => Promise.reject(new Error('down')), delete: () => Promise.reject(new Error('down')) }
     const runs: number[] = []
     const app = new Hono()
-    app.use(idempotency({ store: broken, onStoreError: () => {} }))
-    app.post('/', (c) => (runs.push(1), c.text('ok')))
-    const res = await app.request('/', { method: 'POST', headers: { 'Idempotency-Key': 'k' } })
+    app.use(session({ store: memoryStore() }))
+    app.post('/login', async (c) => (await login(c, 'ada'), c.text('ok')))
+    app.use('/pay', idempotency({ store: broken, onStoreError: () => {} }))
+    app.post('/pay', (c) => (runs.push(1), c.text('ok')))
+    const jar = createJar()
+    await go(app, jar, '/login', { method: 'POST' })
+    const res = await go(app, jar, '/pay', { method: 'POST', headers: { 'Idempotency-Key': 'k' } })
     expect(res.status).toBe(503)
     expect(runs).toEqual([])
   })
@@ -418,6 +450,115 @@ describe('security', () => {
     await go(app, jar, '/go', { method: 'POST', headers: { ...NAV, 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'a=1' })
     await go(app, jar, '/login', { method: 'POST' })
     expect((await go(app, jar, '/backward/login/redirect', { headers: NAV })).headers.get('Location')).toBe('/')
+  })
+
+  describe('trustedOrigins with Sec-Fetch-Site', () => {
+    const TRUSTED = 'https://app.example.com'
+    const cases: [string, Record<string, string>, boolean][] = [
+      ['same-site from a trusted Origin', { 'Sec-Fetch-Site': 'same-site', Origin: TRUSTED }, true],
+      ['cross-site from a trusted Origin', { 'Sec-Fetch-Site': 'cross-site', Origin: TRUSTED }, true],
+      ['same-site from another Origin', { 'Sec-Fetch-Site': 'same-site', Origin: 'https://other.example.com' }, false],
+      ['same-site without Origin', { 'Sec-Fetch-Site': 'same-site' }, false],
+      ['same-site with Origin: null', { 'Sec-Fetch-Site': 'same-site', Origin: 'null' }, false],
+      ['none with a trusted Origin', { 'Sec-Fetch-Site': 'none', Origin: TRUSTED }, false],
+      ['same-origin', { 'Sec-Fetch-Site': 'same-origin' }, true],
+    ]
+    it.each(cases.map(([label, headers, recorded]) => [label, recorded, headers] as const))('a POST %s is recorded: %s', async (_label, recorded, headers) => {
+      const app = new Hono()
+      const seen: string[] = []
+      app.use(session({ store: memoryStore() }))
+      app.post('/login', async (c) => (await login(c, 'ada'), c.redirect('/backward/login/redirect', 303)))
+      app.post('/follow', loginRequired({ trustedOrigins: [TRUSTED] }), (c) => (seen.push(String(getUserId(c))), c.redirect('/people', 303)))
+      app.route('/backward', backwardRoutes({ app }))
+      const jar = createJar()
+      await go(app, jar, '/follow', { method: 'POST', headers: { 'Sec-Fetch-Mode': 'navigate', 'Sec-Fetch-Dest': 'document', Accept: 'text/html', 'Content-Type': 'application/x-www-form-urlencoded', ...headers }, body: 'x=1' })
+      await go(app, jar, '/login', { method: 'POST' })
+      await go(app, jar, '/backward/login/redirect', { headers: NAV })
+      expect(seen).toEqual(recorded ? ['ada'] : [])
+    })
+  })
+
+  describe('the redirect endpoint, route level (Django test_views and the bypass categories)', () => {
+    const SERVER = 'http://testserver'
+    function redirectApp(store: SessionStore = memoryStore()) {
+      const app = new Hono()
+      app.use(session({ store }))
+      app.post('/login', async (c) => (await login(c, 'ada'), c.redirect('/backward/login/redirect', 303)))
+      app.route('/backward', backwardRoutes({ allowedHosts: ['otherserver'] }))
+      app.get('*', loginRequired(), (c) => c.text('page'))
+      return app
+    }
+    async function landing(app: Hono, origin: string, next: string | null, jar?: Jar): Promise<string | null> {
+      const query = next === null ? '' : `?next=${encodeURIComponent(next)}`
+      const res = await app.request(`${origin}/backward/login/redirect${query}`, { headers: { ...NAV, ...(jar ? { Cookie: jar.header() } : {}) } })
+      expect(res.status).toBe(303)
+      return res.headers.get('Location')
+    }
+    async function loggedIn(app: Hono, origin = SERVER): Promise<Jar> {
+      const jar = createJar()
+      jar.store(await app.request(`${origin}/login`, { method: 'POST' }))
+      return jar
+    }
+
+    it('test_security_check_https: an http:// next on an https request lands on the default', async () => {
+      const app = redirectApp()
+      const jar = await loggedIn(app, 'https://testserver')
+      expect(await landing(app, 'https://testserver', 'http://testserver/path', jar)).toBe('/')
+      expect(await landing(app, 'https://testserver', 'https://testserver/path', jar)).toBe('https://testserver/path')
+    })
+
+    const djangoGood = [
+      '/view/?param=http://example.com', '/view/?param=https://example.com', '/view?param=ftp://example.com', 'view/?param=//example.com',
+      'https://testserver/', 'HTTPS://testserver/', '//testserver/', 'http://testserver/confirm?email=me@example.com', '/url%20with%20spaces/', 'path/http:2222222222',
+    ]
+    it.each(djangoGood)('test_good_urls through the endpoint: %s is kept', async (next) => {
+      const app = redirectApp()
+      expect(await landing(app, SERVER, next, await loggedIn(app))).toBe(next)
+    })
+
+    const bypasses: Record<string, string[]> = {
+      NFKC: ['／／evil.com', '/／evil.com', '＼＼evil.com', 'https://testserver．evil.com/', 'ｈttps://evil.com', '/％２Ｆ％２Ｆevil.com'],
+      userinfo: ['https://testserver@evil.com', 'https://testserver:pass@evil.com', '//testserver@evil.com', '//testserver%40evil.com', 'https://testserver%2540evil.com/'],
+      'IPv6 brackets': ['http://[::1/', 'http://::1]/', 'http://[testserver]/', 'http://[::1]evil.com/', '//[::1'],
+      'encoded forms': ['/%2F%2Fevil.com', '/%252F%252Fevil.com', '/%5Cevil.com', '%2F%2Fevil.com', 'https:%2F%2Fevil.com', '/%09/evil.com'],
+      backslashes: ['/\\evil.com', '\\\\evil.com', '\\/evil.com', 'https://testserver\\@evil.com', 'http:\\\\evil.com'],
+      'control characters': ['\x00//evil.com', '/\t/evil.com', '/\r/evil.com', '\n//evil.com', '\u200b//evil.com', '\u202e//moc.live', ' //evil.com'],
+      'dot segments': ['/.//evil.com', '/a/..//evil.com', '//testserver//evil.com'],
+    }
+    for (const [category, urls] of Object.entries(bypasses)) {
+      it.each(urls.map((u) => [JSON.stringify(u), u]))(`${category}: next=%s lands on the default`, async (_label, next) => {
+        const app = redirectApp()
+        expect(await landing(app, SERVER, next, await loggedIn(app))).toBe('/')
+      })
+    }
+
+    it('a hostile destination saved in the session lands on the default', async () => {
+      for (const saved of ['//evil.com', 'https://evil.com/', '/\\evil.com', '/%2F%2Fevil.com', '/.//evil.com', 'javascript:alert(1)', '\x00//evil.com', 42, { url: '/' }]) {
+        const store = memoryStore()
+        const app = redirectApp(store)
+        const id = 'Q'.repeat(42) + 'A'
+        await store.create(await hashKey(id), { _auth_user_id: 'ada', _backward_next: saved }, Date.now() + 60_000)
+        expect(await landing(app, SERVER, null, createJar({ sessionid: id })), JSON.stringify(saved)).toBe('/')
+      }
+    })
+
+    it('a page at //evil.com saves that destination, and the endpoint refuses it after login', async () => {
+      const app = redirectApp()
+      const jar = createJar()
+      const wall = await app.request(`${SERVER}//evil.com`, { headers: NAV })
+      expect(wall.headers.get('Location')).toBe('/login?next=%2F%2Fevil.com')
+      jar.store(wall)
+      jar.store(await app.request(`${SERVER}/login`, { method: 'POST', headers: { Cookie: jar.header() } }))
+      expect(await landing(app, SERVER, null, jar)).toBe('/')
+    })
+
+    it('logged out: a hostile next is dropped, the login URL is plain', async () => {
+      const app = redirectApp()
+      for (const next of ['//evil.com', 'https://evil.com', '/\\evil.com', '/%2F%2Fevil.com', '／／evil.com', 'https://testserver@evil.com', '/.//evil.com', '\x00//evil.com']) {
+        expect(await landing(app, SERVER, next), JSON.stringify(next)).toBe('/login')
+      }
+      expect(await landing(app, SERVER, '/people?page=2')).toBe('/login?next=%2Fpeople%3Fpage%3D2')
+    })
   })
 
   it('__proto__ and constructor form fields are recorded and replayed as plain fields', async () => {

@@ -244,6 +244,25 @@ describe('security', () => {
       'https://bücher.de/',
     ],
     'overlong input': ['/' + 'a'.repeat(2048), 'https://good.com/' + 'a'.repeat(2040)],
+    // Stricter than Django: on the site, but the browser's path becomes `//evil.com`, which anything
+    // that redirects to the path (as a path) turns into an off-site redirect.
+    'dot segments that resolve to a // path': [
+      '/.//evil.com',
+      '/a/./..//evil.com',
+      '/a/..//evil.com',
+      '/a/b/../..//evil.com',
+      '/..//evil.com',
+      './/evil.com',
+      '..//evil.com',
+      'a/..//evil.com',
+      '/%2E//evil.com',
+      '/.%2F/evil.com',
+      '/.\\/evil.com',
+      '//testserver//evil.com',
+      'https://testserver//evil.com',
+      'https://good.com/.//evil.com',
+      '/.//evil.com?x=1',
+    ],
   }
 
   for (const [category, urls] of Object.entries(bypasses)) {
@@ -292,6 +311,11 @@ describe('security', () => {
     '/foo\\bar',
     '/url with spaces/',
     '/' + 'a'.repeat(2047),
+    '/a//b',
+    '/a/.//b',
+    '/a/b/..//c',
+    '/./x',
+    '/?next=//evil.com',
   ]))('still allows the harmless %s', (_, url) => {
     expect(isSafeRedirect(url, GOOD_HOSTS)).toBe(true)
   })
