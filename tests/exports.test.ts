@@ -2,12 +2,16 @@
  * Every entry point in package.json's exports map loads through the package name, exposes what
  * DESIGN.md promises, and keeps the dependency direction: client → shared ← server.
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { build } from 'esbuild'
 import { describe, expect, it } from 'vitest'
+import vitestConfig from '../vitest.config.ts'
 
-const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { exports: Record<string, { types: string; source: string; default: string }> }
+const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { exports: Record<string, { types: string; source: string; default: string }>; scripts: Record<string, string> }
 
 const expected: Record<string, string[]> = {
   backward: ['createBackward'],
@@ -83,9 +87,96 @@ describe('boundaries', () => {
     }
   })
 
-  it('nothing runs at import time: importing every entry starts no timer and touches no global', async () => {
-    const before = Object.keys(globalThis).sort()
-    for (const specifier of Object.keys(expected)) await import(/* @vite-ignore */ specifier)
-    expect(Object.keys(globalThis).sort()).toEqual(before)
+  describe('nothing runs at import time', () => {
+    it('importing every entry, in a fresh process, starts no timer or handle, calls no fetch, reads no browser global and adds no global', () => {
+      const report = probeImports(Object.keys(expected))
+      expect(report.imported).toBe(Object.keys(expected).length)
+      expect(report).toMatchObject({ timers: [], fetches: 0, touched: [], addedGlobals: [], newResources: [], listeners: [] })
+    })
+
+    it('the probe itself sees a module that does run at import (so the test above can fail)', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'bw-probe-'))
+      const file = join(dir, 'eager.mjs')
+      writeFileSync(file, "setTimeout(() => {}, 60_000); globalThis.eagerLeak = 1; void typeof indexedDB; void fetch; process.on('exit', () => {})\n")
+      try {
+        const report = probeImports([pathToFileURL(file).href])
+        expect(report.timers).toEqual(['setTimeout'])
+        expect(report.touched).toEqual(['indexedDB'])
+        expect(report.addedGlobals).toEqual(['eagerLeak'])
+        expect(report.newResources).toContain('Timeout')
+        expect(report.listeners).toEqual(['exit'])
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    })
+  })
+})
+
+interface ImportReport {
+  imported: number
+  timers: string[]
+  fetches: number
+  touched: string[]
+  addedGlobals: string[]
+  newResources: string[]
+  listeners: string[]
+}
+
+/**
+ * Imports the specifiers in a new Node process (source files through tsx), so no module is already
+ * cached, and reports what the imports did: timers set, fetch calls, browser globals read, globals
+ * added, libuv handles left open and process listeners added.
+ */
+function probeImports(specifiers: string[]): ImportReport {
+  const probe = `
+    const g = globalThis
+    const report = { imported: 0, timers: [], fetches: 0, touched: [], addedGlobals: [], newResources: [], listeners: [] }
+    const events = ['exit', 'beforeExit', 'uncaughtException', 'unhandledRejection', 'SIGINT', 'SIGTERM', 'warning']
+    // Compared by identity: Node itself removes an 'exit' listener of its own once the entry has run.
+    const listenersBefore = events.map((e) => new Set(process.listeners(e)))
+    for (const name of ['setTimeout', 'setInterval', 'setImmediate']) {
+      const real = g[name]
+      g[name] = (...args) => (report.timers.push(name), real(...args))
+    }
+    const realFetch = g.fetch
+    g.fetch = (...args) => (report.fetches++, realFetch(...args))
+    for (const name of ['indexedDB', 'window', 'document', 'localStorage', 'sessionStorage', 'navigator', 'location', 'BroadcastChannel']) {
+      const had = Object.getOwnPropertyDescriptor(g, name)
+      Object.defineProperty(g, name, { configurable: true, get() { report.touched.push(name); return had && ('value' in had ? had.value : had.get.call(g)) } })
+    }
+    const globalsBefore = new Set(Object.getOwnPropertyNames(g))
+    const resourcesBefore = process.getActiveResourcesInfo()
+    ;(async () => {
+      for (const specifier of JSON.parse(process.env.BW_SPECIFIERS)) {
+        await import(specifier)
+        report.imported++
+      }
+      report.addedGlobals = Object.getOwnPropertyNames(g).filter((n) => !globalsBefore.has(n))
+      const left = [...resourcesBefore]
+      for (const type of process.getActiveResourcesInfo()) {
+        const i = left.indexOf(type)
+        if (i === -1) report.newResources.push(type)
+        else left.splice(i, 1)
+      }
+      report.listeners = events.filter((e, i) => process.listeners(e).some((l) => !listenersBefore[i].has(l)))
+      process.stdout.write(JSON.stringify(report))
+      process.exit(0)
+    })().catch((error) => { console.error(error); process.exit(1) })
+  `
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--conditions=source', '-e', probe], {
+    env: { ...process.env, BW_SPECIFIERS: JSON.stringify(specifiers) },
+    encoding: 'utf8',
+    timeout: 15_000,
+  })
+  return JSON.parse(out) as ImportReport
+}
+
+describe('scripts', () => {
+  it('npm run test:unit only names Vitest projects that vitest.config.ts defines', () => {
+    const script = pkg.scripts['test:unit']!
+    expect(script).toMatch(/^vitest run\b/)
+    const projects = [...script.matchAll(/--project[= ](\S+)/g)].map((m) => m[1])
+    const defined = ((vitestConfig as { test?: { projects?: { test?: { name?: string } }[] } }).test?.projects ?? []).map((p) => p.test?.name)
+    for (const project of projects) expect(defined, `--project ${project}`).toContain(project)
   })
 })
