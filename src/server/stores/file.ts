@@ -36,7 +36,9 @@ function unavailable(cause: unknown): BackwardError {
 /**
  * The embedded default store: one JSON file per session, no server to run. Persistent across restarts.
  * Writes are atomic (a temp file, then a rename), and file names are store keys (64 hex characters),
- * so no input can reach a path outside `dir`. For one machine; use Redis or PostgreSQL for several.
+ * so no input can reach a path outside `dir`. Writes to one key are queued within the process, so a
+ * logout is never undone by a concurrent update; give each process its own `dir` (or use Redis or
+ * PostgreSQL for several processes or machines).
  * @example
  * app.use(session({ store: fileStore({ dir: '.sessions' }) }))
  */
