@@ -291,8 +291,7 @@ export function describeSessionContract(name: string, makeStore: () => AnyStore,
         const app = makeApp(makeStore(), {
           '/login': (c) => (c.var.session.set('user', 'u1'), c.text('ok')),
           '/slow-write': async (c) => {
-            c.var.session.get('user') // loaded before the logout lands
-            await gate
+            await gate // the session was loaded before the logout lands
             c.var.session.set('cart', 3)
             return c.text('written')
           },
