@@ -4,7 +4,8 @@
 // Query flags (the fault trials, tests/browser/faults.spec.ts, set them; other tests use none):
 // - `retry=<ms>`: the delay before an automatic retry (default 300);
 // - `quota=<token>,…`: writes that fail once with QuotaExceededError (see quota-storage.ts);
-// - `stay`: a login-required answer does not navigate to the login page (`onLoginRequired` does nothing).
+// - `stay`: a login-required answer does not navigate to the login page (`onLoginRequired` does nothing);
+// - `inpage=<user>`: an in-page login: `onLoginRequired` posts the login form with fetch and resolves true.
 // When the test exposes `window.faultReport`, every logged entry is sent to it too: it survives navigation.
 import { createBackward, idbStorage } from '../../src/client/index.ts'
 import { quotaStorage } from './quota-storage.ts'
@@ -19,10 +20,17 @@ const push = (entry: Entry) => {
   log.push(entry)
   report?.({ ...entry, page: location.href })
 }
+/** An in-page login (a modal would do this): the login form posted with fetch, which follows the redirects. */
+async function logInHere(): Promise<boolean> {
+  const body = new FormData()
+  body.set('user', flags.get('inpage') || 'alice')
+  return (await fetch('/login?next=%2Fapp', { method: 'POST', body })).ok
+}
 const bw = createBackward({
   retryDelay: () => retry,
   ...(full.size ? { storage: quotaStorage(idbStorage(), full) } : {}),
   ...(flags.has('stay') ? { onLoginRequired: () => {} } : {}),
+  ...(flags.has('inpage') ? { onLoginRequired: logInHere } : {}),
 })
 for (const name of ['queued', 'login-required', 'replayed', 'failed', 'expired', 'error'] as const) {
   bw.on(name, (event) => {

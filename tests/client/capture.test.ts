@@ -285,7 +285,9 @@ describe('size refusal', () => {
   it('stops reading a never-ending stream once it passes maxBodyBytes, and refuses it', async () => {
     let pulled = 0
     const endless = new ReadableStream<Uint8Array>({
-      pull(controller) {
+      // Yields to timers between chunks, so that without the cap this test times out rather than hangs.
+      async pull(controller) {
+        await new Promise((resolve) => setTimeout(resolve, 0))
         pulled++
         controller.enqueue(new Uint8Array(64))
       },
