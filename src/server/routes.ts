@@ -129,8 +129,17 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
     const nonce = getCookie(c, actionCookieName(secure))
     const action = readRecordedAction(session.get(ACTION_KEY))
     const savedNext = session.get(NEXT_KEY)
-    handle.deleteInternal(ACTION_KEY)
-    handle.deleteInternal(NEXT_KEY)
+    // The record and the saved page are used once. They are removed before a replay (the replayed
+    // request must not see them), or at the end, but never by a visit that lost the claim: the
+    // winner removed them already, and a write from the loser's stale copy would undo the replayed
+    // handler's session changes.
+    let forgotten = false
+    const forget = () => {
+      if (forgotten) return
+      forgotten = true
+      handle.deleteInternal(ACTION_KEY)
+      handle.deleteInternal(NEXT_KEY)
+    }
 
     let landing: string | null = null
     let failed = false
@@ -152,10 +161,14 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
         const now = config.policy.now()
         let innerCookie: string | null
         try {
-          if (!(await claims.create(claimKey, { claimed: now }, Math.max(action.at + actionTtlMs, now) + CLAIM_MARGIN_MS))) return finish()
+          if (!(await claims.create(claimKey, { claimed: now }, Math.max(action.at + actionTtlMs, now) + CLAIM_MARGIN_MS))) {
+            forgotten = true // already replayed by another visit: leave the session alone
+            return finish()
+          }
         } catch (error) {
           return storeUnavailable(c, error, onStoreError) // the action stays recorded: a reload retries
         }
+        forget()
         try {
           innerCookie = await persistForReplay(session)
         } catch (error) {
@@ -185,6 +198,7 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
     return finish()
 
     function finish(): Response {
+      forget()
       landing ??= safe(queryNext) ? queryNext : safe(savedNext) ? savedNext : defaultRedirect
       const res = redirect(c, failed ? withNext(landing, REPLAY_OUTCOME_PARAM, 'failed') : landing)
       for (const cookie of cookies) res.headers.append('Set-Cookie', cookie)

@@ -309,6 +309,29 @@ describe('one-shot', () => {
     })
   }
 
+  it('the visit that loses the claim writes nothing, so it cannot undo the replayed handler\'s session writes', async () => {
+    // The second create of a key (the losing claim) answers late: after the winner's replay has saved.
+    const inner = slowLoads(memoryStore())
+    const seen = new Set<string>()
+    const store: SessionStore = {
+      ...inner,
+      create: async (key, data, expiresAt) => {
+        if (seen.has(key)) await new Promise((r) => setTimeout(r, 150))
+        seen.add(key)
+        return inner.create(key, data, expiresAt)
+      },
+    }
+    const { app, runs } = replayApp(store)
+    const jar = createJar()
+    await record(app, jar, '/flash')
+    await logIn(app, jar)
+    const cookie = jar.header()
+    const visits = await Promise.all([0, 1].map(() => app.request(`${HTTP}/backward/login/redirect`, { headers: { ...NAV, Cookie: cookie } })))
+    expect(runs).toHaveLength(1)
+    for (const visit of visits) jar.store(visit)
+    expect(await (await go(app, jar, '/flash')).json()).toEqual({ flash: 'sent', user: 'ada' })
+  })
+
   it('cookieStore with replayStore: re-sending the old cookie does not replay again', async () => {
     const { app, runs } = replayApp(cookieStore({ secrets: [SECRET] }), { replayStore: memoryStore() })
     const jar = createJar()
