@@ -337,7 +337,11 @@ describe('login wall request helpers (properties)', () => {
         const proven = isProvenSameOrigin({ method: 'POST', url: new URL('http://localhost/act'), headers }, t)
         const siteHeader = headers.get('Sec-Fetch-Site')
         const originHeader = headers.get('Origin')
-        const expected = siteHeader !== null ? siteHeader === 'same-origin' : originHeader !== null && (originHeader === 'http://localhost' || t.includes(originHeader))
+        // Sec-Fetch-Site wins when present: same-origin is proven; same-site and cross-site only from a trusted Origin.
+        const expected =
+          siteHeader === 'same-origin' ||
+          ((siteHeader === 'same-site' || siteHeader === 'cross-site') && originHeader !== null && t.includes(originHeader)) ||
+          (siteHeader === null && originHeader !== null && (originHeader === 'http://localhost' || t.includes(originHeader)))
         expect(proven).toBe(expected)
         if (siteHeader === null && originHeader === null) expect(proven).toBe(false) // no proof, no recording
       }),
