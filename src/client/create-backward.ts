@@ -81,7 +81,6 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
       return op(storage)
     }
   }
-  const remembered = async () => ((await store((s) => s.get(USER_KEY))) as string | undefined) ?? null
 
   async function pending(): Promise<BackwardAction[]> {
     return ((await store((s) => s.values())) as BackwardAction[])
@@ -99,7 +98,7 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     const createdAt = (last = Math.max(now(), last + 1))
     // A logout (clear(), here or in another tab) while the request is out must not hand it to whoever
     // logs in next: the user is read now, and a clear() in this tab meanwhile means it is not saved.
-    const user = remembered()
+    const user = store((s) => s.get(USER_KEY)) as Promise<string | undefined>
     const started = epoch
     const body = init?.body
     // FormData entries are read now (strings and Files cannot change).
@@ -111,9 +110,7 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     const copy =
       input instanceof Request || body instanceof ReadableStream
         ? request.clone()
-        : typeof body == 'object' && !(body instanceof Blob || form)
-          ? new Request(request.url, init)
-          : 0
+        : typeof body == 'object' && !(body instanceof Blob || form) && new Request(request.url, init)
     const step = (async () => {
       const response = await send(request)
       const problem =
@@ -136,10 +133,10 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
         createdAt,
         expiresAt: createdAt + ttl * 1000,
         returnTo: location.href,
-        user: await user,
+        user: (await user) ?? null,
         attempts: 0,
       }
-      if (started != epoch) throw refuse(new BackwardError('CLEARED' as BackwardErrorCode, 'cleared (a logout) while the request was out; not saved'), action)
+      if (started != epoch) throw refuse(new BackwardError('CLEARED' as BackwardErrorCode, 'logged out (clear()) while sending; not saved: send it again after login'), action)
       await store((s) => s.set(action.id, action), action)
       emit('queued', { action })
       return { response, info: { loginUrl: problem?.loginUrl ?? loginUrl ?? '', action, response, persisted: !inMemory } }
@@ -193,7 +190,7 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
   }
 
   function replay(onLoad?: boolean): Promise<void> {
-    // One replay per tab (running), one tab at a time (Web Locks).
+    // One replay per tab (running), one tab at a time (Web Locks, else the lease in replay.ts).
     return (running ??= (locks ? locks.request('backward-replay', () => run(onLoad)) : run(onLoad)).finally(
       () => (running = undefined),
     ))

@@ -89,6 +89,11 @@ export interface BackwardEvents {
   replayed: { action: BackwardAction; response: Response }
   failed: { action: BackwardAction; reason: FailReason; response?: Response; error?: unknown }
   expired: { action: BackwardAction }
+  /**
+   * Codes: BODY_TOO_LARGE, QUOTA_EXCEEDED and CLEARED (the action was not saved; `bw.fetch` rejects
+   * with the same error), STORAGE_UNAVAILABLE (the queue moved to memory), NOT_PERSISTED (a hand-off
+   * is about to leave the page and lose that in-memory queue), UNSAFE_REDIRECT.
+   */
   error: { error: BackwardError; action?: BackwardAction }
 }
 
@@ -238,7 +243,10 @@ export interface Backward {
   replay(onLoad?: boolean): Promise<void>
   /** The saved actions, oldest first. */
   pending(): Promise<BackwardAction[]>
-  /** Forgets every saved action and the remembered user. Call it on logout. */
+  /**
+   * Forgets every saved action and the remembered user. Call it on logout. A request of this tab still
+   * out is then not saved when its 401 comes back (an `error` CLEARED, and its `bw.fetch` rejects).
+   */
   clear(): Promise<void>
   /** Listens to an event. Returns an unsubscribe. */
   on<K extends keyof BackwardEvents>(name: K, listener: (event: BackwardEvents[K]) => void): () => void
