@@ -357,7 +357,7 @@ async function restartUnderLoad(label: string, env: Record<string, string>, serv
     if (row.firstOkAfterUpMs === null) f.push('2xx never resumed after the restart')
     if (row.rpsAfter < row.rpsBefore * 0.5) f.push(`throughput did not resume: ${row.rpsAfter} req/s after vs ${row.rpsBefore} before`)
     // In the gap, 503 is the expected answer; a repeat may get 409 when its original ran but the store
-    // went down before the answer was recorded (the key stays locked for lockTtl: never run twice).
+    // went down before the answer was recorded (the running record lives for the record ttl: never run twice).
     const unexpected = Object.entries(load.unexpected).filter(([k]) => !k.endsWith('→ 503') && k !== 'repeat → 409')
     if (unexpected.length > 0) f.push(`unexpected statuses ${JSON.stringify(Object.fromEntries(unexpected))}, e.g. ${load.examples.join(', ')}`)
     if ((await stats(server)).duplicates !== 0) f.push('a handler ran twice for one Idempotency-Key')
