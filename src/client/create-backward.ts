@@ -136,7 +136,7 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
         user: (await user) ?? null,
         attempts: 0,
       }
-      if (started != epoch) throw refuse(new BackwardError('CLEARED' as BackwardErrorCode, 'logged out (clear()) while sending; not saved: send it again after login'), action)
+      if (started != epoch) throw refuse(new BackwardError('CLEARED', 'logged out (clear()) while sending; not saved: send it again after login'), action)
       await store((s) => s.set(action.id, action), action)
       emit('queued', { action })
       return { response, info: { loginUrl: problem?.loginUrl ?? loginUrl ?? '', action, response, persisted: !inMemory } }

@@ -42,7 +42,7 @@ export function goToLogin(
   if (target && target.origin == here.origin && /^https?:$/.test(target.protocol)) {
     // In memory mode the queue dies with this page: say so before leaving, rather than pretend it is kept.
     if (!info.persisted)
-      emit('error', { error: new BackwardError('NOT_PERSISTED' as BackwardErrorCode, 'no IndexedDB: leaving for login loses the saved actions; log in within the page (onLoginRequired)'), action: info.action })
+      emit('error', { error: new BackwardError('NOT_PERSISTED', 'no IndexedDB: leaving for login loses the saved actions; log in within the page (onLoginRequired)'), action: info.action })
     here.assign(target.href)
   } else emit('error', { error: new BackwardError('UNSAFE_REDIRECT', 'login URL is off this site; fix loginUrl'), action: info.action })
 }

@@ -3,7 +3,8 @@ import { IDEMPOTENCY_HEADER, LOGIN_SIGNAL_COOKIE, USER_TAG_PATTERN } from '../sh
 import { USER_KEY } from './storage.ts'
 import type { Backward, BackwardAction, BackwardEvents, BackwardStorage, CreateBackwardOptions } from './types.ts'
 
-// The idempotency layer's answer while the first run of a key is still going (src/server/idempotency.ts).
+// The idempotency layer's answer while the first run of a key is still going: REQUEST_IN_PROGRESS_TYPE
+// in src/shared/protocol.ts, copied here because importing it puts a shared chunk in the page-load entry.
 const IN_PROGRESS_TYPE = 'urn:backward:request-in-progress'
 // The cross-tab lease used when Web Locks are missing: its localStorage key and how long it holds.
 const LEASE_KEY = 'backward-replay'

@@ -1,6 +1,6 @@
 import type { Context, HonoRequest, MiddlewareHandler } from 'hono'
 import { BackwardError } from '../shared/errors.ts'
-import { IDEMPOTENCY_HEADER } from '../shared/protocol.ts'
+import { IDEMPOTENCY_HEADER, REQUEST_IN_PROGRESS_TYPE } from '../shared/protocol.ts'
 import { getUserId } from './auth.ts'
 import { fromBase64Url, toBase64Url } from './base64url.ts'
 import { hashKey } from './ids.ts'
@@ -266,7 +266,7 @@ function answerRepeat(record: SessionData | null, fp: string): Response {
     return problem(422, 'urn:backward:idempotency-key-reused', 'Idempotency-Key reused', { detail: 'This Idempotency-Key was used for a different request (method, path, query or body). Use a new key for a new request.' })
   }
   if (record === null || record.state !== 'done') {
-    return problem(409, 'urn:backward:request-in-progress', 'Request in progress', { detail: 'A request with this Idempotency-Key is still running. Retry later.' }, { 'Retry-After': '1' })
+    return problem(409, REQUEST_IN_PROGRESS_TYPE, 'Request in progress', { detail: 'A request with this Idempotency-Key is still running. Retry later.' }, { 'Retry-After': '1' })
   }
   const done = record as unknown as Done
   const headers = new Headers(done.headers)

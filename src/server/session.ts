@@ -69,12 +69,19 @@ interface Internals {
 }
 const internalsOf = (session: Session): Internals | undefined => (session as { [INTERNALS]?: Internals })[INTERNALS]
 
+interface CookieAttributes {
+  before: string
+  after: string
+}
+
 interface SessionConfig {
   store: SessionStore | CookieSessionStore
   cookie: Required<Omit<SessionCookieOptions, 'domain' | 'secure'>> & Pick<SessionCookieOptions, 'domain' | 'secure'>
   policy: SessionPolicy
   saveEveryRequest: boolean
   onStoreError: (error: unknown) => void
+  /** The constant tail of the Set-Cookie header (Domain, Path, HttpOnly, Secure, SameSite), over http and https. */
+  attributes: { http: CookieAttributes; https: CookieAttributes }
 }
 
 /** backward-internal: the handle behind a session (login and logout write reserved keys through it). */
@@ -175,6 +182,8 @@ function settle(options: SessionOptions): SessionConfig {
   return {
     store,
     cookie,
+    // A fixed `secure` applies over http too; only "undefined" follows the request's scheme.
+    attributes: { http: cookieAttributes(cookie, cookie.secure ?? false), https: cookieAttributes(cookie, cookie.secure ?? true) },
     policy: { maxAge, expireAtBrowserClose: options.expireAtBrowserClose ?? false, now: options.now ?? Date.now, guardReserved: true },
     saveEveryRequest: options.saveEveryRequest ?? false,
     onStoreError: options.onStoreError ?? logStoreError('session()'),
@@ -359,15 +368,33 @@ export async function saveSessionNow(session: Session): Promise<void> {
  * that check (or by hand) must still get its cookie rather than a 503.
  */
 function cookieHeader(c: Context, config: SessionConfig, value: string, age: number | undefined): string {
-  const { name, path, domain, httpOnly, sameSite, secure } = config.cookie
-  const maxAge = age === undefined ? undefined : Math.min(age, MAX_AGE_LIMIT)
-  return generateCookie(name, value, {
+  const { name, secure } = config.cookie
+  const { before, after } = (secure ?? c.req.url.startsWith('https:')) ? config.attributes.https : config.attributes.http
+  if (age === undefined) return `${name}=${encodeURIComponent(value)}${before}${after}`
+  const maxAge = Math.max(0, Math.min(age, MAX_AGE_LIMIT))
+  // A deletion carries the epoch as Expires, like Django, so every browser drops it at once.
+  const expires = new Date(maxAge > 0 ? config.policy.now() + maxAge * 1000 : 0).toUTCString()
+  return `${name}=${encodeURIComponent(value)}; Max-Age=${maxAge}${before}; Expires=${expires}${after}`
+}
+
+/**
+ * Hono's serializer, run once at start-up for the attributes that never change; a request only adds
+ * the value, Max-Age and Expires, in Hono's order (its checks cost more than the rest of a session save).
+ * `before` is what Hono writes between Max-Age and Expires (Domain, Path), `after` the rest.
+ */
+function cookieAttributes(cookie: SessionConfig['cookie'], secure: boolean): CookieAttributes {
+  const { name, path, domain, httpOnly, sameSite } = cookie
+  const epoch = `; Expires=${new Date(0).toUTCString()}`
+  const full = generateCookie(name, '', {
     path,
     httpOnly,
-    secure: secure ?? c.req.url.startsWith('https:'),
+    secure,
     ...(domain !== undefined ? { domain } : {}),
     ...(sameSite !== false ? { sameSite } : {}),
-    // A deletion carries the epoch as Expires, like Django, so every browser drops it at once.
-    ...(maxAge !== undefined ? { maxAge: Math.max(0, maxAge), expires: new Date(maxAge > 0 ? config.policy.now() + maxAge * 1000 : 0) } : {}),
+    maxAge: 0,
+    expires: new Date(0),
   })
+  const head = `${name}=; Max-Age=0`
+  const at = full.indexOf(epoch)
+  return { before: full.slice(head.length, at), after: full.slice(at + epoch.length) }
 }

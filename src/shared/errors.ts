@@ -13,6 +13,8 @@ export type BackwardErrorCode =
   | 'QUOTA_EXCEEDED'
   | 'NOT_SERIALIZABLE'
   | 'UNSAFE_REDIRECT'
+  | 'CLEARED'
+  | 'NOT_PERSISTED'
 
 /**
  * The one error class backward throws. Messages start with `[backward]`, say what to do, and never

@@ -6,6 +6,8 @@
 export const LOGIN_REQUIRED_TYPE = 'urn:backward:login-required'
 /** RFC 9457 problem `type` for "the session store is unavailable, try again". */
 export const STORE_UNAVAILABLE_TYPE = 'urn:backward:store-unavailable'
+/** problem+json `type` of idempotency()'s 409 while the first request with a key still runs: the SDK retries it, unlike an application 409. */
+export const REQUEST_IN_PROGRESS_TYPE = 'urn:backward:request-in-progress'
 /** Media type of problem details (RFC 9457). */
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
 /** The `WWW-Authenticate` scheme that names the login URL. */

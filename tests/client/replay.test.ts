@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest'
 import { createBackward, idbStorage, memoryStorage } from '../../src/client/index.ts'
 import type { BackwardAction, CreateBackwardOptions } from '../../src/client/index.ts'
-import { IDEMPOTENCY_HEADER, LOGIN_SIGNAL_COOKIE } from '../../src/shared/protocol.ts'
+import { IDEMPOTENCY_HEADER, LOGIN_SIGNAL_COOKIE, REQUEST_IN_PROGRESS_TYPE } from '../../src/shared/protocol.ts'
 import { USER_A, USER_B, api, loginRequiredResponse, cookieJar, fakeLocation, fakeLocks, names, page, record, textOf, useApi } from './helpers.ts'
 
 useApi()
@@ -143,9 +143,9 @@ describe('replay', () => {
     request.headers.has(IDEMPOTENCY_HEADER) ? answer(request) : fetch(request)
 
   it.each([
-    ['the in-progress problem type', () => conflict({}, 'urn:backward:request-in-progress')],
+    ['the in-progress problem type', () => conflict({}, REQUEST_IN_PROGRESS_TYPE)],
     ['a Retry-After header', () => conflict({ 'Retry-After': '1' })],
-    ['both (what idempotency() sends)', () => conflict({ 'Retry-After': '1' }, 'urn:backward:request-in-progress')],
+    ['both (what idempotency() sends)', () => conflict({ 'Retry-After': '1' }, REQUEST_IN_PROGRESS_TYPE)],
   ])('a 409 with %s is the first run still going: transient, the action stays past maxAttempts', async (_, answer) => {
     const { next, nextEvents } = await queued(['/api/a'], { maxAttempts: 2, retryDelay: () => 1e9, fetch: replaysGet(answer) })
     await next.replay()
