@@ -70,10 +70,13 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
    * on demand: a full disk is rare); a broken IndexedDB (private mode) moves to memory.
    */
   async function store<T>(op: (storage: BackwardStorage) => Promise<T>, action?: BackwardAction, again?: 1): Promise<T> {
+    const used = storage
     try {
-      return await op(storage)
+      return await op(used)
     } catch (cause) {
       if ((cause as Error)?.name == 'QuotaExceededError') return (await import('./replay.ts')).diskFull(context, op, action, cause, again)
+      // A concurrent call already moved the queue to memory: run there too.
+      if (used != storage) return op(storage)
       if (inMemory) throw cause
       inMemory = true
       storage = memoryStorage()
@@ -99,6 +102,8 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     // A logout (clear(), here or in another tab) while the request is out must not hand it to whoever
     // logs in next: the user is read now, and a clear() in this tab meanwhile means it is not saved.
     const user = store((s) => s.get(USER_KEY)) as Promise<string | undefined>
+    // Awaited only on a 401: a failure on any other answer must not surface as an unhandled rejection.
+    user.catch(noop)
     const started = epoch
     const body = init?.body
     // FormData entries are read now (strings and Files cannot change).
@@ -136,7 +141,7 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
         user: (await user) ?? null,
         attempts: 0,
       }
-      if (started != epoch) throw refuse(new BackwardError('CLEARED', 'logged out (clear()) while sending; not saved: send it again after login'), action)
+      if (started != epoch) throw refuse(new BackwardError('CLEARED', 'clear() ran while sending: not saved, send it after login'), action)
       await store((s) => s.set(action.id, action), action)
       emit('queued', { action })
       return { response, info: { loginUrl: problem?.loginUrl ?? loginUrl ?? '', action, response, persisted: !inMemory } }
