@@ -8,6 +8,13 @@ import { sessionConfig, sessionHandle } from './session.ts'
 
 /** Session key of the logged-in user's id (Django's `_auth_user_id`). */
 export const USER_KEY = '_auth_user_id'
+/**
+ * Session key of login()'s one-shot note "a login just happened". The redirect endpoint consumes it and
+ * sets the login signal again on its own host: login() may run on another host (a login form on
+ * auth.example.com sharing a Domain session cookie with the SPA on app.example.com), and the signal is
+ * host-only (see signalCookie), so only the endpoint the browser reaches on the SPA's host can set it there.
+ */
+export const SIGNAL_KEY = '_backward_signal'
 /** How long the login signal cookie lives: long enough for the redirect chain after a login. */
 const SIGNAL_MAX_AGE = 120
 
@@ -44,7 +51,8 @@ export async function userTag(userId: UserId): Promise<string> {
  * saved destination or a recorded action survives; a session that belonged to another user is
  * flushed first. (A planted anonymous session keeps its recorded action too, but the redirect route
  * replays an action only in the browser that holds its action cookie: see recorded-action.ts.) Also tells the browser SDK, through a short-lived script-readable cookie, that a
- * login happened and who it was, so it can replay its queue.
+ * login happened and who it was, so it can replay its queue; the redirect endpoint sets that cookie
+ * again on its own host, once (see SIGNAL_KEY).
  * @example
  * if (await checkPassword(form)) { await login(c, user.id, { remember: form.remember === 'on' }); return c.redirect('/backward/login/redirect') }
  */
@@ -56,6 +64,7 @@ export async function login(c: Context, userId: UserId, options: LoginOptions = 
   if (current !== undefined && current !== userId) session.flush()
   else session.cycleKey()
   handle.setInternal(USER_KEY, userId)
+  handle.setInternal(SIGNAL_KEY, sessionConfig(session).policy.now())
   if (options.remember === true) session.setExpiry(sessionConfig(session).policy.maxAge)
   else if (options.remember === false) session.setExpiry(0)
   c.header('Set-Cookie', signalCookie(c, await userTag(userId), SIGNAL_MAX_AGE), { append: true })
@@ -82,6 +91,20 @@ export function getUserId(c: Context): UserId | null {
   if (session === undefined) return null
   const id = session.get(USER_KEY)
   return typeof id === 'string' || typeof id === 'number' ? id : null
+}
+
+/**
+ * backward-internal: the login signal's Set-Cookie line for this host when login() left its one-shot note
+ * (SIGNAL_KEY) and someone is logged in, else null. It only reads: the caller removes the note when its
+ * session write is the one that counts (see routes.ts, a visit that lost the replay claim writes nothing).
+ */
+export async function pendingLoginSignal(c: Context): Promise<string | null> {
+  const at = c.var.session.get(SIGNAL_KEY)
+  // "Just happened": within the signal's own lifetime. An older note (the app never visited the redirect
+  // endpoint after that login) must not announce a login that is long past.
+  if (typeof at !== 'number' || !(sessionConfig(c.var.session).policy.now() - at < SIGNAL_MAX_AGE * 1000)) return null
+  const userId = getUserId(c)
+  return userId === null ? null : signalCookie(c, await userTag(userId), SIGNAL_MAX_AGE)
 }
 
 /**

@@ -6,8 +6,16 @@ import { problem } from './problem.ts'
 import { newSessionId } from './ids.ts'
 import { ACTION_KEY, NEXT_KEY, actionCookie, formEnctype, nonceHash, readLimited, recordForm } from './recorded-action.ts'
 import { assertLocalPath, isNavigation, isProvenSameOrigin, isSecureRequest, pathAndQuery, sameOriginReferer, withNext, type RequestFacts } from './request-kind.ts'
-import { sessionConfig, sessionHandle } from './session.ts'
+import { fitsInCookie, sessionConfig, sessionHandle } from './session.ts'
 import { isCookieStore } from './stores/cookie.ts'
+
+/**
+ * Sealed characters a cookie-store session must keep free when the wall records into it: what login()
+ * adds next, so the login itself cannot overflow the cookie. Measured: the user id, the signal note and
+ * an expiry add 80 + 4/3 of the id's JSON, 447 for a 256-character id with `remember`. A 2048-byte
+ * ordinary form seals to about 3220, so it still records.
+ */
+const LOGIN_HEADROOM = 512
 
 /** Options for {@link loginRequired}. */
 export interface LoginRequiredOptions {
@@ -83,6 +91,20 @@ export function loginRequired(options: LoginRequiredOptions = {}): MiddlewareHan
       }
     }
     if (destination !== null) handle.setInternal(NEXT_KEY, destination)
+    // A cookie store holds about 4 KB, and escaping and sealing can more than double a form's bytes (a
+    // body of `"` or `%01`): anonymous input must not make the commit a COOKIE_TOO_LARGE 500. What does
+    // not fit is not kept, as for a cross-site post; nothing is logged (the input is anyone's). The seal
+    // runs only when something long was written: a record, or a destination beyond any ordinary URL.
+    if (isCookieStore(sessionConfig(session).store) && (actionCookieLine !== null || (destination?.length ?? 0) > 1024)) {
+      if (actionCookieLine !== null && !(await fitsInCookie(session, LOGIN_HEADROOM))) {
+        handle.deleteInternal(ACTION_KEY)
+        actionCookieLine = null
+      }
+      if (destination !== null && !(await fitsInCookie(session, LOGIN_HEADROOM))) {
+        handle.deleteInternal(NEXT_KEY)
+        destination = null
+      }
+    }
     const res = c.redirect(withNext(loginUrl, field, destination), 303)
     res.headers.set('Cache-Control', 'no-store')
     if (actionCookieLine !== null) res.headers.append('Set-Cookie', actionCookieLine)

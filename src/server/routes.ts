@@ -1,29 +1,39 @@
 import { Hono, type Context } from 'hono'
 import { getCookie } from 'hono/cookie'
 import { BackwardError, isBackwardError } from '../shared/errors.ts'
-import { DEFAULT_REDIRECT_FIELD, IDEMPOTENCY_HEADER, REPLAY_OUTCOME_PARAM } from '../shared/protocol.ts'
+import { DEFAULT_REDIRECT_FIELD, IDEMPOTENCY_HEADER, REPLAY_OUTCOME, REPLAY_OUTCOME_PARAM } from '../shared/protocol.ts'
 import { isSafeRedirect } from '../shared/safe-redirect.ts'
-import { getUserId } from './auth.ts'
+import { SIGNAL_KEY, getUserId, pendingLoginSignal } from './auth.ts'
 import { hashKey } from './ids.ts'
 import { logStoreError, storeUnavailable } from './problem.ts'
 import { ACTION_KEY, NEXT_KEY, actionCookie, actionCookieName, nonceHash, readRecordedAction, replayBody, type RecordedAction } from './recorded-action.ts'
 import { assertLocalPath, isSecureRequest, withNext } from './request-kind.ts'
-import { saveSessionNow, sessionConfig, sessionHandle } from './session.ts'
+import { handOverSession, saveSessionNow, sessionConfig, sessionHandle } from './session.ts'
 import type { Session } from './session-core.ts'
 import type { SessionStore } from './store.ts'
-import { isCookieStore } from './stores/cookie.ts'
+import { isCookieStore, type CookieSessionStore } from './stores/cookie.ts'
 
 /** Anything with Hono's `fetch(request, env, ctx)`: the app the no-JavaScript replay runs through. */
 export interface FetchApp {
   fetch(request: Request, env?: unknown, executionCtx?: never): Response | Promise<Response>
 }
 
-/** What `onReplayError` is told: the route and the status, never the body or the form. */
+/**
+ * Why a recorded action did not go through. `failed`: the replayed handler threw or answered 4xx/5xx.
+ * `unavailable`: the server cannot replay at all (cookieStore without replayStore). `unbound`: this
+ * browser does not hold the action cookie the record was made with (cookies cleared, another browser,
+ * a planted session). `expired`: older than `actionTtl`. The last two are not replayed (status null) and
+ * land with `?backward_replay=discarded`; the first two with `failed`.
+ */
+export type ReplayFailureReason = 'failed' | 'unavailable' | 'unbound' | 'expired'
+
+/** What `onReplayError` is told: the route, the reason and the status, never the body or the form. */
 export interface ReplayFailure {
   method: 'POST'
   /** The path the form posted to, without its query (a query can carry tokens). */
   path: string
-  /** The replayed handler's status, or null when it threw or could not run. */
+  reason: ReplayFailureReason
+  /** The replayed handler's status, or null when it threw or did not run. */
   status: number | null
   /** What was thrown, or a CONFIG `BackwardError` when the server cannot replay at all. */
   error?: unknown
@@ -56,8 +66,10 @@ export interface BackwardRoutesOptions {
   replayStore?: SessionStore
   /**
    * Called when a replayed form post throws or answers 4xx/5xx (the person lands with
-   * `?backward_replay=failed`), and once when replays cannot run at all (cookieStore without replayStore).
-   * @default console.error with the method, path and status
+   * `?backward_replay=failed`), once when replays cannot run at all (cookieStore without replayStore),
+   * and when a recorded post is discarded unreplayed, expired or not bound to this browser (the person
+   * lands with `?backward_replay=discarded`). See {@link ReplayFailureReason}.
+   * @default console.error for failures, console.warn for discards, with the method, path and reason
    */
   onReplayError?: (failure: ReplayFailure) => void
   /** Called with replay-store failures (the request gets a 503 and the action stays recorded). @default console.error */
@@ -70,17 +82,22 @@ const REPLAY_HEADER = 'X-Backward-Replay'
 /** A claim outlives the window in which its action could still be replayed, with room for clock skew. */
 const CLAIM_MARGIN_MS = 5 * 60_000
 
-function logReplayError({ method, path, status, error }: ReplayFailure): void {
+function logReplayError({ method, path, reason, status, error }: ReplayFailure): void {
   // A CONFIG message is ours and safe to print; anything else might carry data, so only the route and status.
   if (isBackwardError(error, 'CONFIG')) console.error(error.message)
-  else console.error(`[backward] backwardRoutes(): the replayed ${method} ${path} ${status === null ? 'threw' : `answered ${status}`}; the person landed with ?${REPLAY_OUTCOME_PARAM}=failed. Check that handler.`)
+  else if (reason === 'expired' || reason === 'unbound') {
+    const why = reason === 'expired' ? 'it was older than actionTtl' : 'this browser did not hold its action cookie'
+    console.warn(`[backward] backwardRoutes(): a recorded ${method} ${path} was discarded, not replayed, because ${why}; the person landed with ?${REPLAY_OUTCOME_PARAM}=${REPLAY_OUTCOME.discarded}.`)
+  } else console.error(`[backward] backwardRoutes(): the replayed ${method} ${path} ${status === null ? 'threw' : `answered ${status}`}; the person landed with ?${REPLAY_OUTCOME_PARAM}=${REPLAY_OUTCOME.failed}. Check that handler.`)
 }
 
 /**
  * backward's routes, mounted at `/backward`. `GET /backward/login/redirect` is where your login handler
  * sends people after a successful login (Django's `LOGIN_REDIRECT_URL`): it replays a recorded
  * no-JavaScript form post once (only in the browser that recorded it, within `actionTtl`), then redirects
- * to where the person was, through `isSafeRedirect`. A replay that fails adds `?backward_replay=failed`.
+ * to where the person was, through `isSafeRedirect`. A replay that fails adds `?backward_replay=failed`,
+ * a recorded post that is too old or not bound to this browser `?backward_replay=discarded`. When login()
+ * just ran (maybe on another host that shares the session cookie), it sets the login signal for this host.
  * @example
  * app.route('/backward', backwardRoutes({ loginUrl: '/login', app }))
  */
@@ -129,30 +146,36 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
     const nonce = getCookie(c, actionCookieName(secure))
     const action = readRecordedAction(session.get(ACTION_KEY))
     const savedNext = session.get(NEXT_KEY)
-    // The record and the saved page are used once. They are removed before a replay (the replayed
-    // request must not see them), or at the end, but never by a visit that lost the claim: the
-    // winner removed them already, and a write from the loser's stale copy would undo the replayed
-    // handler's session changes.
+    const signal = await pendingLoginSignal(c)
+    // The record, the saved page and login()'s signal note are used once. They are removed before a
+    // replay (the replayed request must not see them), or at the end, but never by a visit that lost the
+    // claim: the winner removed them already, and a write from the loser's stale copy would undo the
+    // replayed handler's session changes.
     let forgotten = false
     const forget = () => {
       if (forgotten) return
       forgotten = true
       handle.deleteInternal(ACTION_KEY)
       handle.deleteInternal(NEXT_KEY)
+      handle.deleteInternal(SIGNAL_KEY)
     }
 
     let landing: string | null = null
-    let failed = false
+    let outcome: (typeof REPLAY_OUTCOME)[keyof typeof REPLAY_OUTCOME] | null = null
     const cookies: string[] = []
     let innerSetNonce = false
-    if (action !== null && options.app !== undefined && (await isReplayable(action, nonce, config.policy.now(), actionTtlMs))) {
+    const discard = action === null || options.app === undefined ? null : await discardReason(action, nonce, config.policy.now(), actionTtlMs)
+    if (action !== null && discard !== null) {
+      outcome = REPLAY_OUTCOME.discarded
+      report({ method: 'POST', path: pathOf(action), reason: discard, status: null })
+    } else if (action !== null && options.app !== undefined) {
       const claims = replayStore ?? (isCookieStore(config.store) ? null : config.store)
       if (claims === null) {
-        failed = true
+        outcome = REPLAY_OUTCOME.failed
         if (!reportedNoClaims) {
           reportedNoClaims = true
           const error = new BackwardError('CONFIG', '[backward] backwardRoutes(): the session uses cookieStore, which cannot make a replay run once (an old cookie can be sent again). Pass backwardRoutes({ replayStore }) with any server-side store to replay recorded no-JavaScript form posts; until then they are discarded.')
-          report({ method: 'POST', path: pathOf(action), status: null, error })
+          report({ method: 'POST', path: pathOf(action), reason: 'unavailable', status: null, error })
         }
       } else {
         // One-shot: an insert-only create on a key derived from the action id. Two concurrent visits,
@@ -185,14 +208,19 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
           thrown = error
         }
         if (res === null || res.status >= 400) {
-          failed = true
-          report({ method: 'POST', path: pathOf(action), status: res?.status ?? null, ...(res === null ? { error: thrown } : {}) })
+          outcome = REPLAY_OUTCOME.failed
+          report({ method: 'POST', path: pathOf(action), reason: 'failed', status: res?.status ?? null, ...(res === null ? { error: thrown } : {}) })
         }
-        if (res !== null) {
-          innerSetNonce = await takeInnerCookies(res, session, config.cookie.name, actionCookieName(secure), cookies)
-          const target = res.headers.get('Location')
-          if (!failed && res.status >= 300 && res.status < 400 && target !== null && safe(target)) landing = target
-        }
+        const inner = res === null ? { sessionLine: null, setNonce: false } : splitInnerCookies(res, config.cookie.name, actionCookieName(secure), cookies)
+        innerSetNonce = inner.setNonce
+        if (!isCookieStore(config.store)) {
+          // The inner request owns the session now (it may have rotated or deleted the id): this request
+          // writes nothing more to the store, and sends the inner answer's session cookie, if any.
+          if (innerCookie !== null) handOverSession(session, inner.sessionLine)
+          else if (inner.sessionLine !== null) cookies.push(inner.sessionLine)
+        } else if (inner.sessionLine !== null) await adoptSealed(session, config.store, inner.sessionLine)
+        const target = res?.headers.get('Location') ?? null
+        if (outcome === null && res !== null && res.status >= 300 && res.status < 400 && target !== null) landing = followLocation(target, action.path, url, safe)
       }
     }
     return finish()
@@ -200,10 +228,13 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
     function finish(): Response {
       forget()
       landing ??= safe(queryNext) ? queryNext : safe(savedNext) ? savedNext : defaultRedirect
-      const res = redirect(c, failed ? withNext(landing, REPLAY_OUTCOME_PARAM, 'failed') : landing)
+      const res = redirect(c, outcome !== null ? withNext(landing, REPLAY_OUTCOME_PARAM, outcome) : landing)
       for (const cookie of cookies) res.headers.append('Set-Cookie', cookie)
       // The action cookie is single use: gone after the first visit that finds it (or finds a record).
       if (!innerSetNonce && (nonce !== undefined || action !== null)) res.headers.append('Set-Cookie', actionCookie('', secure))
+      // Host-only, on the host the browser lands on (see SIGNAL_KEY): set again even when login() ran on
+      // this host too, which is the same cookie twice.
+      if (signal !== null) res.headers.append('Set-Cookie', signal)
       return res
     }
   })
@@ -211,11 +242,28 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
   return routes
 }
 
-/** Young enough, and made in this browser: the action cookie's hash matches the one in the record. */
-async function isReplayable(action: RecordedAction, nonce: string | undefined, now: number, ttlMs: number): Promise<boolean> {
-  if (now - action.at >= ttlMs) return false
-  if (nonce === undefined || action.nonce === undefined) return false
-  return (await nonceHash(nonce)) === action.nonce
+/** Why a record must not be replayed, or null when it is young enough and made in this browser (the action cookie's hash matches the record's). */
+async function discardReason(action: RecordedAction, nonce: string | undefined, now: number, ttlMs: number): Promise<'expired' | 'unbound' | null> {
+  if (now - action.at >= ttlMs) return 'expired'
+  if (nonce === undefined || action.nonce === undefined) return 'unbound'
+  return (await nonceHash(nonce)) === action.nonce ? null : 'unbound'
+}
+
+/**
+ * The replayed answer's `Location` as the browser would have followed it from the form's URL (a relative
+ * `done` from `/transfer/42` is `/transfer/done`, not `/backward/login/done`), or null when the raw or the
+ * resolved form fails isSafeRedirect. Same-origin targets become path, query and fragment.
+ */
+function followLocation(location: string, actionPath: string, url: URL, safe: (candidate: unknown) => candidate is string): string | null {
+  if (!safe(location)) return null
+  let resolved: URL
+  try {
+    resolved = new URL(location, new URL(actionPath, url.origin))
+  } catch {
+    return null
+  }
+  const candidate = resolved.origin === url.origin ? resolved.pathname + resolved.search + resolved.hash : resolved.href
+  return safe(candidate) ? candidate : null
 }
 
 function pathOf(action: RecordedAction): string {
@@ -225,9 +273,10 @@ function pathOf(action: RecordedAction): string {
 
 /**
  * Makes the session the inner request will load match this one (record removed), and returns the session
- * cookie value it should carry. Server-side: saved now, so this request has nothing left to write after
- * the replay and cannot overwrite the replayed handler's changes. Cookie store: sealed now, so the inner
- * request starts from it; its answer is adopted afterwards (takeInnerCookies).
+ * cookie value it should carry. Server-side: saved now, then handed over (handOverSession), so this
+ * request writes nothing after the replay and cannot overwrite or touch what the replayed handler left.
+ * Cookie store: sealed now, so the inner request starts from it; its answer is adopted afterwards
+ * (adoptSealed).
  */
 async function persistForReplay(session: Session): Promise<string | null> {
   const { store, policy } = sessionConfig(session)
@@ -253,14 +302,14 @@ function rebuildCookies(header: string | undefined, sessionName: string, actionN
 }
 
 /**
- * Moves the replayed answer's Set-Cookie lines to `out`, except the session cookie: one response must
- * carry one session cookie. Server-side, the store already holds the inner writes and this request's
- * session is saved and unchanged, so the inner line (which names the id, maybe a rotated one) is the one
- * kept. Cookie store: this request's session takes the inner state, so its own commit writes one cookie
- * with the replayed handler's changes. Returns whether the inner answer set an action cookie.
+ * Moves the replayed answer's Set-Cookie lines to `out`, except the session cookie, which it returns:
+ * one response must carry one session cookie. Server-side, the store already holds the inner writes and
+ * the inner line (which names the id, maybe a rotated one) is the one to send (handOverSession). Cookie
+ * store: this request's session takes the inner state (adoptSealed), so its own commit writes one
+ * cookie with the replayed handler's changes. Also says whether the inner answer set an action cookie.
  */
-async function takeInnerCookies(res: Response, session: Session, sessionName: string, actionName: string, out: string[]): Promise<boolean> {
-  let sessionLine: string | undefined
+function splitInnerCookies(res: Response, sessionName: string, actionName: string, out: string[]): { sessionLine: string | null; setNonce: boolean } {
+  let sessionLine: string | null = null
   let setNonce = false
   for (const line of res.headers.getSetCookie()) {
     const name = line.slice(0, Math.max(0, line.indexOf('='))).trim()
@@ -270,28 +319,26 @@ async function takeInnerCookies(res: Response, session: Session, sessionName: st
       out.push(line)
     }
   }
-  if (sessionLine === undefined) return setNonce
-  const { store } = sessionConfig(session)
-  if (!isCookieStore(store)) {
-    out.push(sessionLine)
-    return setNonce
-  }
+  return { sessionLine, setNonce }
+}
+
+/** Cookie store: this request's session becomes what the replayed answer's session cookie holds. */
+async function adoptSealed(session: Session, store: CookieSessionStore, sessionLine: string): Promise<void> {
   let value: string
   try {
     value = decodeURIComponent(sessionLine.slice(sessionLine.indexOf('=') + 1).split(';')[0]!.trim())
   } catch {
-    return setNonce
+    return
   }
   if (value === '' || /;\s*max-age=(0|-\d+)\s*(;|$)/i.test(sessionLine)) {
     session.flush() // the replayed handler logged out
-    return setNonce
+    return
   }
   const data = await store.unseal(value)
-  if (data === null) return setNonce
+  if (data === null) return
   const handle = sessionHandle(session)
   session.clear()
   for (const [key, value] of Object.entries(data)) handle.setInternal(key, value)
-  return setNonce
 }
 
 function redirect(c: Context, target: string): Response {

@@ -66,6 +66,8 @@ interface Internals {
   handle: SessionHandle
   config: SessionConfig
   loadedKey: string | null
+  /** Set by handOverSession: this request's session was passed to an inner request, which owns it now. */
+  handedOver: { line: string | null } | null
 }
 const internalsOf = (session: Session): Internals | undefined => (session as { [INTERNALS]?: Internals })[INTERNALS]
 
@@ -121,13 +123,15 @@ export function session(options: SessionOptions): MiddlewareHandler {
       if (!isOutage(error)) throw error
       return storeUnavailable(c, error, config.onStoreError)
     }
-    ;(handle.session as { [INTERNALS]?: Internals })[INTERNALS] = { handle, config, loadedKey }
+    const internals: Internals = { handle, config, loadedKey, handedOver: null }
+    ;(handle.session as { [INTERNALS]?: Internals })[INTERNALS] = internals
     c.set('session', handle.session)
 
     await next()
 
     try {
-      await commit(c, handle, raw, config)
+      if (internals.handedOver !== null) commitHandedOver(c, handle, raw, config, internals.handedOver.line)
+      else await commit(c, handle, raw, config)
     } catch (error) {
       if (isBackwardError(error, 'SESSION_INTERRUPTED')) {
         c.res = problem(400, 'urn:backward:session-interrupted', 'Session interrupted', {
@@ -284,7 +288,7 @@ async function commit(c: Context, handle: SessionHandle, incomingId: string | un
   if (s.modified || config.saveEveryRequest) {
     if (isCookieStore(store)) {
       const value = await store.seal(handle.snapshot(), expiresAt)
-      if (config.cookie.name.length + 1 + value.length > MAX_COOKIE_BYTES) {
+      if (!fits(config, value)) {
         throw new BackwardError('COOKIE_TOO_LARGE', `[backward] The session no longer fits in a cookie (${value.length} bytes sealed, the limit is ${MAX_COOKIE_BYTES}). Keep less in it, or use a server-side store.`)
       }
       header = cookieHeader(c, config, value, cookieAge)
@@ -347,6 +351,51 @@ function writeHeaders(c: Context, cookie: string | null, vary: boolean, noStore:
     c.res = new Response(c.res.body, c.res)
     write(c.res.headers)
   }
+}
+
+/** Whether a sealed value makes a cookie (name, `=`, value) that browsers keep. */
+function fits(config: SessionConfig, sealed: string, reserve = 0): boolean {
+  return config.cookie.name.length + 1 + sealed.length + reserve <= MAX_COOKIE_BYTES
+}
+
+/**
+ * backward-internal: whether this session, sealed as it is now, would still fit in its cookie with
+ * `reserve` characters to spare (always true for server-side stores). It seals once, so it is only for
+ * rare paths (the login wall recording a form), where anonymous input must not turn the commit into a
+ * COOKIE_TOO_LARGE 500.
+ */
+export async function fitsInCookie(session: Session, reserve = 0): Promise<boolean> {
+  const handle = sessionHandle(session)
+  const config = sessionConfig(session)
+  if (!isCookieStore(config.store)) return true
+  const value = await config.store.seal(handle.snapshot(), config.policy.now() + handle.expiryAge() * 1000)
+  return fits(config, value, reserve)
+}
+
+/**
+ * backward-internal: hands this request's server-side session over to an inner request that already ran
+ * with it (the no-JS replay, after saveSessionNow). The inner request may have rotated or deleted the id,
+ * so this request must not write its now stale copy (an update or touch of a gone id is
+ * SESSION_INTERRUPTED, a 400 after the replayed side effect happened). Its commit only forwards `line`,
+ * the inner answer's session Set-Cookie, if any. Later changes to this session are not saved.
+ */
+export function handOverSession(session: Session, line: string | null): void {
+  const internal = internalsOf(session)
+  if (internal === undefined || isCookieStore(internal.config.store)) throw new BackwardError('CONFIG', '[backward] handOverSession() needs a server-side session made by session().')
+  internal.handedOver = { line }
+}
+
+/**
+ * The response phase of a handed-over session: no store I/O. The inner answer's cookie when it set one;
+ * otherwise the id saved mid-request, when the browser does not hold it yet or saveEveryRequest renews
+ * it (that save just moved the record's expiry).
+ */
+function commitHandedOver(c: Context, handle: SessionHandle, incomingId: string | undefined, config: SessionConfig, line: string | null): void {
+  const { session: s } = handle
+  if (line === null && handle.stored && s.key !== null && (s.key !== incomingId || config.saveEveryRequest)) {
+    line = cookieHeader(c, config, s.key, handle.expireAtBrowserClose() ? undefined : handle.expiryAge())
+  }
+  writeHeaders(c, line, true, line !== null)
 }
 
 /**

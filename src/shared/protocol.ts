@@ -69,9 +69,18 @@ export function parseLoginRequired(value: unknown): LoginRequiredProblem | null 
 
 /**
  * Query parameter that `GET /backward/login/redirect` adds to the landing URL when a recorded
- * no-JavaScript form post did not go through after login (its handler threw or answered 4xx/5xx, or
- * the server cannot replay it): `/people?backward_replay=failed`. The record is gone either way (a
- * replay runs at most once), so the page should tell the person to try again. Server-rendered pages
- * can read it without any script.
+ * no-JavaScript form post did not go through after login: `/people?backward_replay=failed` (see
+ * `REPLAY_OUTCOME` for the values). The record is gone either way (a replay runs at most once), so the
+ * page should tell the person to try again. Server-rendered pages can read it without any script.
  */
 export const REPLAY_OUTCOME_PARAM = 'backward_replay'
+
+/**
+ * The values of `REPLAY_OUTCOME_PARAM`. `failed`: the replayed handler threw or answered 4xx/5xx, or the
+ * server cannot replay at all. `discarded`: the action was not replayed because it was older than
+ * `actionTtl`, or this browser did not hold its action cookie (cleared cookies, another browser, a
+ * planted session).
+ * @example
+ * new URL(location.href).searchParams.get(REPLAY_OUTCOME_PARAM) === REPLAY_OUTCOME.discarded
+ */
+export const REPLAY_OUTCOME = { failed: 'failed', discarded: 'discarded' } as const

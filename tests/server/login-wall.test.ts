@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
-import { backwardRoutes, getUserId, idempotency, login, loginRequired, logout, memoryStore, session, userTag } from '../../src/server/index.ts'
+import { backwardRoutes, cookieStore, getUserId, idempotency, login, loginRequired, logout, memoryStore, session, userTag } from '../../src/server/index.ts'
 import type { SessionStore } from '../../src/server/store.ts'
 import { hashKey } from '../../src/server/ids.ts'
 import { createJar, parseSetCookie, type Jar } from '../helpers/jar.ts'
@@ -156,12 +156,12 @@ describe('loginRequired: navigations', () => {
     app.use(session({ store: memoryStore() }))
     app.post('/login', async (c) => (await login(c, 'ada'), c.redirect('/backward/login/redirect', 303)))
     app.post('/act', loginRequired(), (c) => (seen.push('act'), c.text('ok')))
-    app.route('/backward', backwardRoutes({ app, actionTtl: 0.05 }))
+    app.route('/backward', backwardRoutes({ app, actionTtl: 0.05, onReplayError: () => {} }))
     const jar = createJar()
     await go(app, jar, '/act', { method: 'POST', headers: { ...NAV, 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'a=1' })
     await new Promise((r) => setTimeout(r, 80))
     await go(app, jar, '/login', { method: 'POST' })
-    await go(app, jar, '/backward/login/redirect', { headers: NAV })
+    expect((await go(app, jar, '/backward/login/redirect', { headers: NAV })).headers.get('Location')).toBe('/?backward_replay=discarded')
     expect(seen).toEqual([])
   })
 
@@ -288,6 +288,73 @@ describe('login and logout', () => {
     expect(lines.some((l) => l.startsWith('backward_login=;') && l.includes('Max-Age=0'))).toBe(true)
     expect(await store.load(await hashKey(id))).toBeNull()
     expect((await go(app, createJar({ sessionid: id }), '/people', { headers: FETCH })).status).toBe(401)
+  })
+
+  describe('the login signal on the host the browser lands on', () => {
+    // The SPA is served from app.example.com; its login form posts to auth.example.com, and the two
+    // share the session through a Domain cookie. The redirect endpoint is mounted on the SPA's host.
+    function splitHosts() {
+      const app = new Hono()
+      app.use(session({ store: memoryStore(), cookie: { domain: 'example.com' } }))
+      app.post('/login', async (c) => (await login(c, 'ada'), c.redirect('https://app.example.com/backward/login/redirect', 303)))
+      app.route('/backward', backwardRoutes({ app }))
+      return app
+    }
+    const at = async (app: Hono, jar: Jar, url: string, init: RequestInit = {}) => {
+      const res = await app.request(url, { ...init, headers: { ...NAV, Cookie: jar.header() } })
+      jar.store(res)
+      return res
+    }
+    const signalOf = (res: Response) => res.headers.getSetCookie().find((l) => l.startsWith('backward_login='))
+
+    it('a login on auth.example.com: the redirect endpoint on app.example.com sets the signal, host-only, once', async () => {
+      const app = splitHosts()
+      const jar = createJar()
+      await at(app, jar, 'https://auth.example.com/login', { method: 'POST' })
+      jar.cookies.delete('backward_login') // host-only on auth.example.com: the app host never sees it
+      const back = await at(app, jar, 'https://app.example.com/backward/login/redirect')
+      const line = signalOf(back)
+      expect(line).toBeDefined()
+      const signal = parseSetCookie(line!)
+      expect(signal.value).toBe(await userTag('ada'))
+      expect(signal.attrs.domain).toBeUndefined()
+      expect(signal.attrs.httponly).toBeUndefined()
+      expect(signal.attrs).toMatchObject({ path: '/', 'max-age': '120', secure: true })
+      // One-shot: a later visit is not a fresh login.
+      expect(signalOf(await at(app, jar, 'https://app.example.com/backward/login/redirect'))).toBeUndefined()
+    })
+
+    it('a login on the same host still works: login() sets it, the endpoint sets the same cookie again', async () => {
+      const { app } = buildApp()
+      const jar = createJar()
+      const tag = await userTag('ada')
+      expect(parseSetCookie(signalOf(await logIn(app, jar))!).value).toBe(tag)
+      expect(parseSetCookie(signalOf(await go(app, jar, '/backward/login/redirect', { headers: NAV }))!).value).toBe(tag)
+      expect(signalOf(await go(app, jar, '/backward/login/redirect', { headers: NAV }))).toBeUndefined()
+    })
+
+    it('only a login that just happened: two minutes later the endpoint sets no signal', async () => {
+      let t = Date.parse('2026-01-01T00:00:00Z')
+      const now = () => t
+      const app = new Hono()
+      app.use(session({ store: memoryStore({ now }), now }))
+      app.post('/login', async (c) => (await login(c, 'ada'), c.text('ok')))
+      app.route('/backward', backwardRoutes({ app }))
+      const jar = createJar()
+      await go(app, jar, '/login', { method: 'POST' })
+      t += 121_000
+      expect(signalOf(await go(app, jar, '/backward/login/redirect', { headers: NAV }))).toBeUndefined()
+    })
+
+    it('no signal for a visit that is not logged in, or after logout', async () => {
+      const { app } = buildApp()
+      const jar = createJar()
+      await logIn(app, jar)
+      await go(app, jar, '/logout', { method: 'POST', headers: NAV })
+      const back = await go(app, jar, '/backward/login/redirect', { headers: NAV })
+      expect(back.headers.get('Location')).toBe('/login')
+      expect(signalOf(back)).toBeUndefined()
+    })
   })
 
   it('rejects unusable user ids', async () => {
@@ -558,6 +625,61 @@ describe('security', () => {
         expect(await landing(app, SERVER, next), JSON.stringify(next)).toBe('/login')
       }
       expect(await landing(app, SERVER, '/people?page=2')).toBe('/login?next=%2Fpeople%3Fpage%3D2')
+    })
+  })
+
+  describe('cookieStore: anonymous input cannot make the wall answer 500 (escaping and sealing more than double a body)', () => {
+    const SECRET = 'the-real-secret-of-this-app-32-chars-or-more'
+    function cookieApp() {
+      const executed: string[] = []
+      const errors: unknown[] = []
+      const app = new Hono()
+      app.use(session({ store: cookieStore({ secrets: [SECRET] }) }))
+      app.onError((error, c) => (errors.push(error), c.text('Internal Server Error', 500)))
+      app.post('/login', async (c) => (await login(c, 'u'.repeat(256), { remember: true }), c.redirect('/backward/login/redirect', 303)))
+      app.post('/act', loginRequired(), (c) => (executed.push('act'), c.redirect('/done', 303)))
+      app.get('/people', loginRequired(), (c) => c.text('people'))
+      app.route('/backward', backwardRoutes({ app, replayStore: memoryStore() }))
+      return { app, executed, errors }
+    }
+    const hostile: [string, string, string][] = [
+      ['text/plain, 2040 bytes of "', 'text/plain', `a=${'"'.repeat(2038)}`],
+      ['urlencoded, 681 × %01', 'application/x-www-form-urlencoded', `a=${'%01'.repeat(681)}`],
+    ]
+    for (const [label, type, body] of hostile) {
+      it(`${label}: not recorded, a 303 to the login page, and the login and landing work`, async () => {
+        const { app, executed, errors } = cookieApp()
+        const jar = createJar()
+        expect(new TextEncoder().encode(body).byteLength).toBeLessThanOrEqual(2048) // under the raw cap
+        const res = await go(app, jar, '/act', { method: 'POST', headers: { ...NAV, Origin: ORIGIN, Referer: `${ORIGIN}/form`, 'Content-Type': type }, body })
+        expect(res.status).toBe(303)
+        expect(res.headers.get('Location')).toBe('/login?next=%2Fform')
+        expect(res.headers.getSetCookie().some((l) => l.startsWith('backward_action='))).toBe(false)
+        expect((await go(app, jar, '/login', { method: 'POST' })).status).toBe(303)
+        const back = await go(app, jar, '/backward/login/redirect', { headers: NAV })
+        expect(back.headers.get('Location')).toBe('/form')
+        expect(executed).toEqual([])
+        expect(errors).toEqual([])
+      })
+    }
+
+    it('an ordinary 2048-byte form still records, and the login (a 256-character id, remember) and replay fit', async () => {
+      const { app, executed, errors } = cookieApp()
+      const jar = createJar()
+      const res = await go(app, jar, '/act', { method: 'POST', headers: { ...NAV, Origin: ORIGIN, 'Content-Type': 'application/x-www-form-urlencoded' }, body: `note=${'a'.repeat(2043)}` })
+      expect(res.headers.getSetCookie().some((l) => l.startsWith('backward_action='))).toBe(true)
+      expect((await go(app, jar, '/login', { method: 'POST' })).status).toBe(303)
+      expect((await go(app, jar, '/backward/login/redirect', { headers: NAV })).headers.get('Location')).toBe('/done')
+      expect(executed).toEqual(['act'])
+      expect(errors).toEqual([])
+    })
+
+    it('a page URL too long to keep as the destination: a 303 to the plain login page, not a 500', async () => {
+      const { app, errors } = cookieApp()
+      const res = await go(app, createJar(), `/people?q=${'a'.repeat(3500)}`, { headers: NAV })
+      expect(res.status).toBe(303)
+      expect(res.headers.get('Location')).toBe('/login')
+      expect(errors).toEqual([])
     })
   })
 

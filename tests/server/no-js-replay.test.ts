@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { Hono } from 'hono'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it, vi } from 'vitest'
-import { backwardRoutes, cookieStore, fileStore, getUserId, login, loginRequired, logout, memoryStore, session } from '../../src/server/index.ts'
+import { backwardRoutes, cookieStore, fileStore, getUserId, login, loginRequired, logout, memoryStore, session, type SessionOptions } from '../../src/server/index.ts'
 import type { BackwardRoutesOptions, ReplayFailure } from '../../src/server/routes.ts'
 import { postgresStore } from '../../src/server/stores/postgres.ts'
 import { redisStore } from '../../src/server/stores/redis.ts'
@@ -32,10 +32,10 @@ interface Run {
   fields?: unknown
 }
 
-function replayApp(store: SessionStore | CookieSessionStore, routeOptions: BackwardRoutesOptions = {}, now?: () => number) {
+function replayApp(store: SessionStore | CookieSessionStore, routeOptions: BackwardRoutesOptions = {}, now?: () => number, sessionOptions: Partial<SessionOptions> = {}) {
   const runs: Run[] = []
   const app = new Hono()
-  app.use(session({ store, onStoreError: () => {}, ...(now ? { now } : {}) }))
+  app.use(session({ store, onStoreError: () => {}, ...(now ? { now } : {}), ...sessionOptions }))
   app.onError((_error, c) => c.text('Internal Server Error', 500)) // quiet: /boom throws on purpose
   app.post('/login', async (c) => {
     await login(c, String((await c.req.parseBody()).username ?? 'ada'))
@@ -57,6 +57,9 @@ function replayApp(store: SessionStore | CookieSessionStore, routeOptions: Backw
   app.post('/invalid', loginRequired(), (c) => (runs.push({ route: 'invalid', user: getUserId(c) }), c.text('bad input', 422)))
   app.post('/rotate', loginRequired(), async (c) => (await login(c, getUserId(c)!), c.redirect('/inbox', 303)))
   app.post('/bye', loginRequired(), (c) => (logout(c), c.redirect('/', 303)))
+  app.post('/cycle', loginRequired(), (c) => (c.var.session.cycleKey(), c.redirect('/inbox', 303)))
+  // Relative and absolute Locations, as handlers write them (a redirect back to the item's own page).
+  app.post('/items/42/buy', loginRequired(), (c) => (runs.push({ route: 'buy', user: getUserId(c) }), c.redirect(c.req.query('to') ?? 'bought', 303)))
   app.route('/backward', backwardRoutes({ app, ...routeOptions }))
   return { app, runs }
 }
@@ -157,7 +160,7 @@ describe('failures are reported', () => {
     await logIn(app, jar)
     const back = await land(app, jar)
     expect(back.headers.get('Location')).toBe('/account?backward_replay=failed')
-    expect(failures).toEqual([{ method: 'POST', path: '/boom', status: 500 }])
+    expect(failures).toEqual([{ method: 'POST', path: '/boom', reason: 'failed', status: 500 }])
   })
 
   it('a 4xx answer is a failure too; a second visit finds nothing and adds no flag', async () => {
@@ -184,7 +187,7 @@ describe('failures are reported', () => {
     await record(app, jar)
     await logIn(app, jar)
     expect((await land(app, jar)).headers.get('Location')).toBe('/account?backward_replay=failed')
-    expect(failures).toEqual([{ method: 'POST', path: '/transfer', status: null, error: boom }])
+    expect(failures).toEqual([{ method: 'POST', path: '/transfer', reason: 'failed', status: null, error: boom }])
   })
 
   it('the default report is one console.error line with method, path and status, never the body or query', async () => {
@@ -203,6 +206,92 @@ describe('failures are reported', () => {
       spy.mockRestore()
     }
   })
+})
+
+describe('discarded actions are reported', () => {
+  it('an expired record: onReplayError gets reason expired (status null), the page gets ?backward_replay=discarded, nothing runs', async () => {
+    let t = Date.parse('2026-01-01T00:00:00Z')
+    const now = () => t
+    const failures: ReplayFailure[] = []
+    const { app, runs } = replayApp(memoryStore({ now }), { onReplayError: (f) => failures.push(f) }, now)
+    const jar = createJar()
+    await record(app, jar, '/transfer?token=s3cret')
+    t += 16 * 60_000
+    await logIn(app, jar)
+    expect((await land(app, jar)).headers.get('Location')).toBe('/account?backward_replay=discarded')
+    expect(failures).toEqual([{ method: 'POST', path: '/transfer', reason: 'expired', status: null }])
+    expect(runs).toEqual([])
+    // Reported once: the record is gone.
+    expect((await land(app, jar)).headers.get('Location')).toBe('/')
+    expect(failures).toHaveLength(1)
+  })
+
+  for (const [label, tamper] of [
+    ['a missing action cookie (cleared, or another browser)', (jar: Jar) => jar.cookies.delete('backward_action')],
+    ['a mismatched action cookie', (jar: Jar) => jar.cookies.set('backward_action', 'A'.repeat(43))],
+  ] as const) {
+    it(`${label}: reason unbound, ?backward_replay=discarded, nothing runs`, async () => {
+      const failures: ReplayFailure[] = []
+      const { app, runs } = replayApp(memoryStore(), { onReplayError: (f) => failures.push(f) })
+      const jar = createJar()
+      await record(app, jar)
+      tamper(jar)
+      await logIn(app, jar)
+      expect((await land(app, jar)).headers.get('Location')).toBe('/account?backward_replay=discarded')
+      expect(failures).toEqual([{ method: 'POST', path: '/transfer', reason: 'unbound', status: null }])
+      expect(runs).toEqual([])
+    })
+  }
+
+  it('the default report of a discard is one console.warn line with the path and why, never the body or query', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    try {
+      const { app } = replayApp(memoryStore())
+      const jar = createJar()
+      await record(app, jar, '/transfer?token=s3cret', 'to=mallory')
+      jar.cookies.delete('backward_action')
+      await logIn(app, jar)
+      await land(app, jar)
+      const ours = warn.mock.calls.map((args) => args[0]).filter((m): m is string => typeof m === 'string' && m.startsWith('[backward]'))
+      expect(ours).toHaveLength(1)
+      expect(ours[0]).toMatch(/POST \/transfer was discarded.*action cookie.*backward_replay=discarded/)
+      expect(ours[0]).not.toMatch(/mallory|s3cret/)
+    } finally {
+      warn.mockRestore()
+    }
+  })
+
+  it('no record, no report and no flag (a stray action cookie alone is just deleted)', async () => {
+    const failures: ReplayFailure[] = []
+    const { app } = replayApp(memoryStore(), { onReplayError: (f) => failures.push(f) })
+    const jar = createJar({ backward_action: 'A'.repeat(43) })
+    await logIn(app, jar)
+    const back = await land(app, jar)
+    expect(back.headers.get('Location')).toBe('/')
+    expect(back.headers.getSetCookie().some((l) => l.startsWith('backward_action=;'))).toBe(true)
+    expect(failures).toEqual([])
+  })
+})
+
+describe("the replayed handler's Location", () => {
+  const cases: [string, string, string][] = [
+    ['a relative path resolves against the form\'s URL', 'bought', '/items/42/bought'],
+    ['a dot-segment path', '../list?sort=new', '/items/list?sort=new'],
+    ['a query only', '?ok=1', '/items/42/buy?ok=1'],
+    ['an absolute same-origin URL becomes a path', 'http://localhost/inbox#top', '/inbox#top'],
+    ['a scheme-relative URL to another host lands on the default', '//evil.example/x', '/account'],
+    ['a backslash trick lands on the default', '/\\evil.example', '/account'],
+  ]
+  for (const [label, location, expected] of cases) {
+    it(`${label}: ${location} → ${expected}`, async () => {
+      const { app, runs } = replayApp(memoryStore())
+      const jar = createJar()
+      await record(app, jar, `/items/42/buy?to=${encodeURIComponent(location)}`)
+      await logIn(app, jar)
+      expect((await land(app, jar)).headers.get('Location')).toBe(expected)
+      expect(runs).toHaveLength(1)
+    })
+  }
 })
 
 describe('session writes made by the replayed handler', () => {
@@ -242,6 +331,59 @@ describe('session writes made by the replayed handler', () => {
     // The recorded action is not in the new cookie: a later visit has nothing to replay.
     await land(app, jar)
     expect(runs).toHaveLength(1)
+  })
+
+  describe('with saveEveryRequest (the redirect request must not write its stale copy after the replay)', () => {
+    const stores: [string, () => SessionStore | CookieSessionStore, BackwardRoutesOptions][] = [
+      ['memoryStore', () => memoryStore(), {}],
+      ['cookieStore', () => cookieStore({ secrets: [SECRET] }), { replayStore: memoryStore() }],
+    ]
+    for (const [name, make, routeOptions] of stores) {
+      for (const route of ['/rotate', '/cycle']) {
+        it(`${name}: a replayed ${route} lands with 303, one session cookie, still logged in`, async () => {
+          const { app } = replayApp(make(), routeOptions, undefined, { saveEveryRequest: true })
+          const jar = createJar()
+          await record(app, jar, route)
+          await logIn(app, jar)
+          const before = jar.cookies.get('sessionid')
+          const back = await land(app, jar)
+          expect(back.status).toBe(303)
+          expect(back.headers.get('Location')).toBe('/inbox')
+          expect(sessionLines(back)).toHaveLength(1)
+          expect(jar.cookies.get('sessionid')).not.toBe(before)
+          expect((await (await go(app, jar, '/flash')).json()).user).toBe('ada')
+        })
+      }
+      it(`${name}: a replayed logout lands with 303 and one deletion of the session cookie`, async () => {
+        const { app } = replayApp(make(), routeOptions, undefined, { saveEveryRequest: true })
+        const jar = createJar()
+        await record(app, jar, '/bye')
+        await logIn(app, jar)
+        const old = jar.header()
+        const back = await land(app, jar)
+        expect(back.status).toBe(303)
+        expect(back.headers.get('Location')).toBe('/')
+        const lines = sessionLines(back)
+        expect(lines).toHaveLength(1)
+        expect(lines[0]).toMatch(/^sessionid=;.*Max-Age=0/)
+        expect((await (await go(app, jar, '/flash')).json()).user).toBeNull()
+        if (name === 'memoryStore') {
+          // The logout stuck server-side too: the old cookie is no longer logged in.
+          expect(await (await app.request(`${HTTP}/flash`, { headers: { Cookie: old } })).json()).toMatchObject({ user: null })
+        }
+      })
+      it(`${name}: a replayed handler's writes survive, and the session is renewed once`, async () => {
+        const { app, runs } = replayApp(make(), routeOptions, undefined, { saveEveryRequest: true })
+        const jar = createJar()
+        await record(app, jar, '/flash')
+        await logIn(app, jar)
+        const back = await land(app, jar)
+        expect(back.status).toBe(303)
+        expect(runs).toHaveLength(1)
+        expect(sessionLines(back)).toHaveLength(1)
+        expect(await (await go(app, jar, '/flash')).json()).toEqual({ flash: 'sent', user: 'ada' })
+      })
+    }
   })
 
   it('cookieStore: a handler that logs out ends with one deletion of the session cookie', async () => {
@@ -355,6 +497,7 @@ describe('one-shot', () => {
     expect(runs).toEqual([])
     expect(failures).toHaveLength(1)
     expect(failures[0]!.status).toBeNull()
+    expect(failures[0]!.reason).toBe('unavailable')
     expect((failures[0]!.error as Error).message).toMatch(/^\[backward\].*replayStore/)
     expect(failures[0]!.error).toMatchObject({ code: 'CONFIG' })
   })
@@ -388,7 +531,8 @@ describe('security', () => {
     await logIn(app, victim)
     const back = await land(app, victim)
     expect(runs).toEqual([])
-    expect(back.headers.get('Location')).not.toMatch(/backward_replay/)
+    // The victim is told that something was not replayed; nothing of the attacker's record runs.
+    expect(back.headers.get('Location')).toMatch(/backward_replay=discarded$/)
     // And the record is gone: it cannot be unlocked later either.
     expect(await store.load(await hashKey(victim.cookies.get('sessionid')!))).not.toHaveProperty('_backward_action')
   })
