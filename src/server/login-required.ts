@@ -29,7 +29,8 @@ export interface LoginRequiredOptions {
   recordForms?: boolean
   /**
    * Largest form body recorded, in bytes (files included). Larger posts still get the redirect but are
-   * not recorded. With the cookie store the cap is at most 2048 bytes, since a cookie holds about 4 KB.
+   * not recorded. With the cookie store the cap is at most 2048 bytes, since a cookie holds about 4 KB,
+   * and a form whose sealed session would not fit (escaping can double it) is not recorded either.
    * @default 1048576
    */
   maxRecordBytes?: number

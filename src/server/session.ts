@@ -22,7 +22,9 @@ export interface SessionCookieOptions {
   /** @default '/' */
   path?: string
   /**
-   * `undefined` means Secure when the request came over HTTPS. Behind a TLS proxy, set `true`.
+   * `undefined` means Secure when the request came over HTTPS. Behind a TLS proxy, set `true`: the
+   * request URL says http there, so without it the session cookie lacks Secure and the no-JS action
+   * cookie loses its `__Host-` name, and a sibling subdomain can plant both.
    * `SameSite=None` and the `__Secure-`/`__Host-` name prefixes need `true`: session() throws otherwise.
    * @default undefined
    */
