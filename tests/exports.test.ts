@@ -19,7 +19,7 @@ const expected: Record<string, string[]> = {
   'backward/server': ['session', 'memoryStore', 'fileStore', 'cookieStore', 'cachedStore', 'login', 'logout', 'getUserId', 'loginRequired', 'backwardRoutes', 'idempotency'],
   'backward/server/redis': ['redisStore'],
   'backward/server/postgres': ['postgresStore'],
-  'backward/shared': ['isSafeRedirect', 'REQUEST_IN_PROGRESS_TYPE', 'REPLAY_OUTCOME_PARAM', 'LOGIN_REQUIRED_TYPE', 'PROBLEM_CONTENT_TYPE', 'IDEMPOTENCY_HEADER', 'LOGIN_SIGNAL_COOKIE', 'BackwardError', 'isBackwardError', 'parseLoginRequired'],
+  'backward/shared': ['isSafeRedirect', 'REQUEST_IN_PROGRESS_TYPE', 'REPLAY_OUTCOME', 'REPLAY_OUTCOME_PARAM', 'LOGIN_REQUIRED_TYPE', 'PROBLEM_CONTENT_TYPE', 'IDEMPOTENCY_HEADER', 'LOGIN_SIGNAL_COOKIE', 'BackwardError', 'isBackwardError', 'parseLoginRequired'],
 }
 
 function filesUnder(dir: string): string[] {

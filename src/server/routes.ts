@@ -254,11 +254,11 @@ async function discardReason(action: RecordedAction, nonce: string | undefined, 
  * `done` from `/transfer/42` is `/transfer/done`, not `/backward/login/done`), or null when the raw or the
  * resolved form fails isSafeRedirect. Same-origin targets become path, query and fragment.
  */
-function followLocation(location: string, actionPath: string, url: URL, safe: (candidate: unknown) => candidate is string): string | null {
-  if (!safe(location)) return null
+function followLocation(target: string, actionPath: string, url: URL, safe: (candidate: unknown) => candidate is string): string | null {
+  if (!safe(target)) return null
   let resolved: URL
   try {
-    resolved = new URL(location, new URL(actionPath, url.origin))
+    resolved = new URL(target, new URL(actionPath, url.origin))
   } catch {
     return null
   }
