@@ -49,6 +49,11 @@ const FINGERPRINT_BYTES = 1_048_576
 /** Pauses between attempts to save an answer: a store blip must not leave the key running. */
 const SAVE_RETRY_MS = [50, 200]
 const NULL_BODY = new Set([204, 205, 304])
+const MULTIPART = /^\s*multipart\/form-data\s*(;|$)/i
+const URLENCODED = /^\s*application\/x-www-form-urlencoded\s*(;|$)/i
+const encoder = new TextEncoder()
+/** The fingerprint of a form too large to parse: its type, without the boundary. */
+const LARGE_FORM = encoder.encode(`multipart/form-data >${FINGERPRINT_BYTES}`)
 const RECORD_VERSION = 1
 
 interface Running {
@@ -144,13 +149,27 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
       await store.delete(storeKey).catch(onStoreError)
       return
     }
-    const body = await capture(c, maxBodyBytes)
     const headers = KEPT_HEADERS.flatMap((name) => {
       const value = c.res.headers.get(name)
       return value === null ? [] : [[name, value] as [string, string]]
     })
-    // Written before the response leaves (or, for a stream, before the rest of it): the handler ran.
-    await remember(storeKey, { v: RECORD_VERSION, state: 'done', fp, status, headers, body: body === null ? null : toBase64Url(body) })
+    // remember() reports its own failures; this catch is for an onStoreError that throws: the answer
+    // (perhaps already half sent) must not fail for it.
+    const save = (body: Uint8Array | null) =>
+      remember(storeKey, { v: RECORD_VERSION, state: 'done', fp, status, headers, body: body === null ? null : toBase64Url(body) }).catch(() => {})
+    const res = c.res
+    if (res.body === null) {
+      await save(new Uint8Array(0))
+      return
+    }
+    const length = Number(res.headers.get('content-length') ?? Number.NaN)
+    const keep = !/^\s*text\/event-stream/i.test(res.headers.get('content-type') ?? '') && !(length > maxBodyBytes)
+    const tap = passThrough(res.body, maxBodyBytes, keep, save)
+    c.res = new Response(tap.stream, res)
+    // A body that is already whole (a string, JSON, bytes: read within this turn) is saved before the
+    // response leaves, as a repeat or an outage right after it expects. Any other body is a stream: it
+    // leaves now, and its record is written when it ends (its end waits for that write).
+    if (await Promise.race([tap.read.then(() => true), nextTurn()])) await tap.saved()
   }
 }
 
@@ -173,80 +192,185 @@ async function ownerOf(c: Context, scope: IdempotencyOptions['scope']): Promise<
 }
 
 /**
- * SHA-256 of the method, path, query and body (its first MiB, then its Content-Length), base64url.
- * The body is read from a clone, so a handler that streams `c.req.raw.body` still can.
+ * SHA-256 of the method, path, query and body, base64url. A body counts as its first MiB (then its
+ * Content-Length when longer); a `multipart/form-data` body as its entries, because every send of a
+ * FormData gets a new random boundary, and the SDK rebuilds its FormData on every replay. The body is
+ * read from a clone, so a handler that streams `c.req.raw.body` still can.
  */
 async function fingerprint(req: HonoRequest): Promise<string> {
   const url = new URL(req.url)
-  const parts: Uint8Array[] = [new TextEncoder().encode(`${req.method} ${url.pathname}${url.search}\n`)]
-  let size = 0
-  if (req.raw.bodyUsed) {
-    parts.push(new Uint8Array(await req.arrayBuffer()).subarray(0, FINGERPRINT_BYTES)) // an earlier middleware parsed it: Hono cached it
-  } else if (req.raw.body !== null) {
-    const reader = req.raw.clone().body!.getReader()
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      parts.push(value.subarray(0, FINGERPRINT_BYTES - size))
-      size += value.byteLength
-      if (size >= FINGERPRINT_BYTES) {
-        // Not awaited: a tee branch's cancel settles only once the handler's branch is done too.
-        reader.cancel().catch(() => {})
-        parts.push(new TextEncoder().encode(`\n${req.header('content-length') ?? '?'}`))
-        break
-      }
+  const parts: Uint8Array[] = [encoder.encode(`${req.method} ${url.pathname}${url.search}\n`)]
+  const type = req.header('content-type') ?? ''
+  const multipart = MULTIPART.test(type)
+  const length = req.header('content-length')
+  const raw = req.raw
+  const cached = Object.keys(req.bodyCache).length > 0
+  if ((raw.bodyUsed || raw.body?.locked === true) && !cached) {
+    // Read straight off c.req.raw, not through c.req.json() and kin (which Hono keeps): the bytes are
+    // gone, so there is nothing to fingerprint, and the handler could not read them either.
+    throw new BackwardError('CONFIG', '[backward] idempotency() must run before any middleware that reads the request body (or that middleware must read it through c.req.json(), c.req.text(), c.req.arrayBuffer() or c.req.parseBody(), which keep it). Mount idempotency() earlier.')
+  }
+  if (raw.body === null && !cached) return sha256(parts)
+  if (multipart && Number(length) > FINGERPRINT_BYTES) {
+    // Too large to parse here. Its length is left out: it counts the boundary, whose length changes
+    // from send to send in some browsers (Firefox before its geckoformboundary). Within one owner's key
+    // that only lets another upload of this size get the first answer instead of a 422.
+    parts.push(LARGE_FORM)
+    return sha256(parts)
+  }
+  let head: Uint8Array<ArrayBuffer>
+  let whole: boolean
+  if (raw.bodyUsed) {
+    // An earlier middleware read it through Hono, which keeps it.
+    if (multipart) {
+      const entries = await req.formData().catch(() => null) // malformed: its bytes below
+      if (entries !== null) return sha256([...parts, ...(await formParts(entries))])
+    } else if (URLENCODED.test(type) && firstCached(req) === 'formData') {
+      // Kept only as FormData (an earlier c.req.formData()): Hono would turn that back into multipart
+      // bytes with a random boundary. Serialized again it is what a browser sends for these entries.
+      const entries = [...(await req.formData())].map(([name, value]) => [name, typeof value === 'string' ? value : value.name])
+      return sha256([...parts, encoder.encode(new URLSearchParams(entries).toString()).subarray(0, FINGERPRINT_BYTES)])
+    }
+    const bytes = new Uint8Array(await req.arrayBuffer())
+    head = bytes.subarray(0, FINGERPRINT_BYTES)
+    whole = bytes.byteLength < FINGERPRINT_BYTES
+  } else {
+    ;({ head, whole } = await readHead(raw.clone().body!, FINGERPRINT_BYTES))
+    if (multipart && !whole) return sha256([...parts, LARGE_FORM]) // chunked, no Content-Length
+    if (multipart) {
+      const entries = await new Response(head, { headers: { 'content-type': type } }).formData().catch(() => null)
+      if (entries !== null) return sha256([...parts, ...(await formParts(entries))])
     }
   }
-  const digest = await crypto.subtle.digest('SHA-256', concat(parts))
-  return toBase64Url(new Uint8Array(digest))
+  parts.push(head)
+  if (!whole) parts.push(encoder.encode(`\n${length ?? '?'}`))
+  return sha256(parts)
+}
+
+/** The first `max` bytes of a stream, and whether that was all of it (false at `max` bytes or more). */
+async function readHead(body: ReadableStream<Uint8Array>, max: number): Promise<{ head: Uint8Array<ArrayBuffer>; whole: boolean }> {
+  const reader = body.getReader()
+  const parts: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) return { head: concat(parts), whole: true }
+    parts.push(value.subarray(0, max - size))
+    size += value.byteLength
+    if (size >= max) {
+      // Not awaited: a tee branch's cancel settles only once the handler's branch is done too.
+      reader.cancel().catch(() => {})
+      return { head: concat(parts), whole: false }
+    }
+  }
 }
 
 /**
- * The response body when it can be kept, else null. A stream (`text/event-stream`) or a body longer
- * than `max` is never buffered whole: at most `max` bytes are read, then handed on with the rest.
+ * A form's entries, in order, each field length-prefixed so no two forms encode alike: the name, then
+ * a string's value, or a file's name, type and bytes. Never the boundary or the part headers.
  */
-async function capture(c: Context, max: number): Promise<Uint8Array<ArrayBuffer> | null> {
-  const res = c.res
-  if (res.body === null) return new Uint8Array(0)
-  const length = Number(res.headers.get('content-length') ?? Number.NaN)
-  if (/^\s*text\/event-stream/i.test(res.headers.get('content-type') ?? '') || length > max) return null
-  const reader = res.body.getReader()
-  const head: Uint8Array[] = []
-  let size = 0
-  try {
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      head.push(value)
-      size += value.byteLength
-      if (size > max) break
+async function formParts(form: FormData): Promise<Uint8Array[]> {
+  const parts: Uint8Array[] = [encoder.encode('multipart/form-data\n')]
+  const field = (bytes: Uint8Array) => parts.push(encoder.encode(`${bytes.byteLength}:`), bytes)
+  for (const [name, value] of form) {
+    field(encoder.encode(name))
+    if (typeof value === 'string') {
+      parts.push(encoder.encode('s'))
+      field(encoder.encode(value))
+    } else {
+      parts.push(encoder.encode('f'))
+      field(encoder.encode(value.name))
+      field(encoder.encode(value.type))
+      field(new Uint8Array(await value.arrayBuffer()))
     }
-  } catch {
-    size = Number.POSITIVE_INFINITY // the stream failed: hand on what came, then the same failure
   }
-  if (size <= max) {
-    const bytes = concat(head)
-    c.res = new Response(bytes, res)
-    return bytes
+  return parts
+}
+
+/** Which body Hono keeps first: the one it converts from for any other kind. */
+function firstCached(req: HonoRequest): string | undefined {
+  for (const key in req.bodyCache) return key
+  return undefined
+}
+
+type NodeHash = { update(data: Uint8Array): NodeHash; digest(): Uint8Array }
+/**
+ * Node's synchronous SHA-256 where there is one (as in ids.ts): WebCrypto's `digest` is queued as a job
+ * in Node and costs more than the rest of a keyed request. Other runtimes use WebCrypto.
+ */
+const nodeCrypto = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:crypto') as
+  | { createHash(algorithm: 'sha256'): NodeHash }
+  | undefined
+
+/** SHA-256 of the parts run together, base64url. */
+async function sha256(parts: Uint8Array[]): Promise<string> {
+  if (nodeCrypto !== undefined) {
+    const hash = nodeCrypto.createHash('sha256')
+    for (const part of parts) hash.update(part)
+    return toBase64Url(hash.digest())
   }
-  c.res = new Response(
-    new ReadableStream<Uint8Array>({
+  return toBase64Url(new Uint8Array(await crypto.subtle.digest('SHA-256', concat(parts))))
+}
+
+/**
+ * The response, handed on as it arrives, with a copy of its body while it stays within `max` (and
+ * `keep`). The record is saved once, at the first of: the body's end (kept, if it was copied whole),
+ * its failure or the client's cancel (not kept: the handler ran, so a repeat must not run it again).
+ * The stream's end waits for that save, so a client that read it all and repeats at once gets the
+ * record, not a 409. Read ahead up to `max` bytes, so a body that is already whole is read (and
+ * saved) even before anyone reads it.
+ */
+function passThrough(body: ReadableStream<Uint8Array>, max: number, keep: boolean, save: (body: Uint8Array | null) => Promise<void>) {
+  const reader = body.getReader()
+  let copy: Uint8Array[] | null = keep ? [] : null
+  let size = 0
+  let saving: Promise<void> | undefined
+  let cancelled = false
+  let markRead!: () => void
+  const read = new Promise<void>((resolve) => (markRead = resolve))
+  const finish = (whole: boolean) => {
+    markRead()
+    return (saving ??= save(whole && copy !== null ? concat(copy) : null))
+  }
+  const stream = new ReadableStream<Uint8Array>(
+    {
       async pull(controller) {
-        const chunk = head.shift()
-        if (chunk !== undefined) return controller.enqueue(chunk)
+        let chunk: ReadableStreamReadResult<Uint8Array>
         try {
-          const { done, value } = await reader.read()
-          if (done) controller.close()
-          else controller.enqueue(value)
+          chunk = await reader.read()
         } catch (error) {
-          controller.error(error)
+          await finish(false)
+          if (!cancelled) controller.error(error) // the same failure the handler's stream had
+          return
         }
+        if (cancelled) return
+        if (chunk.done) {
+          await finish(true)
+          if (!cancelled) controller.close()
+          return
+        }
+        if (copy !== null) {
+          size += chunk.value.byteLength
+          // Past max: stop copying; the record says "not kept" when the body ends.
+          if (size > max || !(chunk.value instanceof Uint8Array)) copy = null
+          else copy.push(chunk.value)
+        }
+        controller.enqueue(chunk.value)
       },
-      cancel: (reason) => reader.cancel(reason),
-    }),
-    res,
+      cancel(reason) {
+        cancelled = true
+        reader.cancel(reason).catch(() => {})
+        return finish(false)
+      },
+    },
+    { highWaterMark: max, size: (chunk) => chunk?.byteLength ?? 1 },
   )
-  return null
+  return { stream, read, saved: () => saving ?? Promise.resolve() }
+}
+
+/** Resolves after everything already queued (a whole body's reads among it) has run. */
+function nextTurn(): Promise<false> {
+  return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate : setTimeout)(() => resolve(false)))
 }
 
 /** One fresh buffer (also for a single part: stream chunks may view a larger or shared buffer). */

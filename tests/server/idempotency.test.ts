@@ -5,6 +5,8 @@ import { join } from 'node:path'
 import { Hono, type Context } from 'hono'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
+import { toRequest } from '../../src/client/replay.ts'
+import type { BackwardAction, StoredFormEntry } from '../../src/client/types.ts'
 import { fileStore, getUserId, idempotency, login, memoryStore, session } from '../../src/server/index.ts'
 import type { IdempotencyOptions } from '../../src/server/index.ts'
 import type { SessionStore } from '../../src/server/store.ts'
@@ -412,4 +414,270 @@ describe('idempotency: every session store carries the records', async () => {
       expect(runs).toEqual([1])
     })
   }
+})
+
+describe('idempotency: form bodies are fingerprinted by their entries', () => {
+  const file = (bytes: Uint8Array, name = 'a.bin', type = 'application/octet-stream') => ({ bytes: bytes.buffer as ArrayBuffer, name, type, lastModified: 0 })
+  const action = (body: StoredFormEntry[], id = 'act-1'): BackwardAction => ({
+    version: 1, id, method: 'POST', url: `${ORIGIN}/upload`, headers: [['X-User', 'ada']], body, credentials: 'same-origin', mode: 'cors',
+    createdAt: 0, expiresAt: Number.MAX_SAFE_INTEGER, returnTo: `${ORIGIN}/`, user: null, attempts: 0,
+  })
+  function uploadApp() {
+    const runs: number[] = []
+    const a = new Hono()
+    a.use(idempotency({ store: memoryStore(), scope: byHeader }))
+    a.post('/upload', async (c) => {
+      runs.push(1)
+      // The handler still reads the form after the fingerprint.
+      const entries = [...(await c.req.formData())].map(([name, value]) => [name, typeof value === 'string' ? value : `${value.name}:${value.size}`])
+      return c.json({ run: runs.length, entries }, 201)
+    })
+    return { app: a, runs }
+  }
+
+  it('the SDK rebuilds a FormData replay (a new boundary each send): the second send gets the first answer, not 422', async () => {
+    const { app: a, runs } = uploadApp()
+    const saved = action([['title', 'holiday'], ['photo', file(new Uint8Array([1, 2, 3]), 'p.jpg', 'image/jpeg')]])
+    const first = await a.request(toRequest(saved))
+    const again = await a.request(toRequest(saved))
+    expect(first.status).toBe(201)
+    expect(again.status).toBe(201)
+    expect(again.headers.get('Idempotent-Replayed')).toBe('true')
+    expect(await again.json()).toEqual({ run: 1, entries: [['title', 'holiday'], ['photo', 'p.jpg:3']] })
+    expect(runs).toEqual([1])
+  })
+
+  it('a form over the fingerprinted MiB, with or without Content-Length, gets the first answer too', async () => {
+    const { app: a, runs } = uploadApp()
+    const big = randomBytes(1_500_000)
+    const form = () => {
+      const data = new FormData()
+      data.append('photo', new File([big], 'big.bin'))
+      return data
+    }
+    const chunked = () => a.request(new Request(`${ORIGIN}/upload`, { ...post('big-1'), body: form() }))
+    const sized = async () => {
+      const serialized = new Response(form())
+      const bytes = await serialized.arrayBuffer()
+      const headers = { 'Content-Type': serialized.headers.get('content-type')!, 'Content-Length': String(bytes.byteLength) }
+      return a.request(`${ORIGIN}/upload`, { method: 'POST', headers: { ...post('big-2').headers, ...headers }, body: bytes })
+    }
+    for (const send of [chunked, sized]) {
+      expect((await send()).status).toBe(201)
+      const again = await send()
+      expect(again.status).toBe(201)
+      expect(again.headers.get('Idempotent-Replayed')).toBe('true')
+    }
+    expect(runs).toEqual([1, 1])
+  })
+
+  it('urlencoded bodies are the same bytes each send, also when an earlier middleware parsed them with c.req.formData()', async () => {
+    const runs: number[] = []
+    const a = new Hono()
+    a.use('/parsed', async (c, next) => (await c.req.formData(), next()))
+    a.use(idempotency({ store: memoryStore(), scope: byHeader }))
+    a.post('/:where', async (c) => (runs.push(1), c.json(await c.req.parseBody(), 201)))
+    for (const where of ['/plain', '/parsed']) {
+      const send = () => a.request(where, { ...post(`u${where}`), body: new URLSearchParams([['to', 'alice bob'], ['note', 'é&=']]) })
+      expect((await send()).status, where).toBe(201)
+      const again = await send()
+      expect(again.headers.get('Idempotent-Replayed'), where).toBe('true')
+      expect(await again.json()).toEqual({ to: 'alice bob', note: 'é&=' })
+    }
+    expect(runs).toEqual([1, 1])
+  })
+
+  describe('security', () => {
+    it('the same key with other entries (a value, a file\'s bytes, name or type, their order) gets 422, never the first answer', async () => {
+      const { app: a, runs } = uploadApp()
+      const photo = file(new Uint8Array([1, 2, 3]), 'p.jpg', 'image/jpeg')
+      await a.request(toRequest(action([['to', 'alice'], ['photo', photo]])))
+      const others: StoredFormEntry[][] = [
+        [['to', 'mallory'], ['photo', photo]],
+        [['to', 'alice'], ['photo', file(new Uint8Array([1, 2, 4]), 'p.jpg', 'image/jpeg')]],
+        [['to', 'alice'], ['photo', file(new Uint8Array([1, 2, 3]), 'q.jpg', 'image/jpeg')]],
+        [['to', 'alice'], ['photo', file(new Uint8Array([1, 2, 3]), 'p.jpg', 'image/png')]],
+        [['photo', photo], ['to', 'alice']],
+        [['to', 'alice'], ['photo', 'p.jpg']], // a string where the file was
+        [['to', 'alice']],
+      ]
+      for (const body of others) {
+        const res = await a.request(toRequest(action(body)))
+        expect(res.status, JSON.stringify(body)).toBe(422)
+        expect(await res.json()).toMatchObject({ type: 'urn:backward:idempotency-key-reused' })
+      }
+      expect(runs).toEqual([1])
+    })
+  })
+})
+
+describe('idempotency: streamed answers pass through as they arrive', () => {
+  /** A memory store whose answer writes take `ms`: a stream that ended before its record was written would show. */
+  function slowStore(ms: number): SessionStore {
+    const inner = memoryStore()
+    return { ...inner, update: async (k, d, e) => (await sleep(ms), inner.update(k, d, e)) }
+  }
+  const lines = (n: number) => Array.from({ length: n }, (_, i) => `{"i":${i}}\n`).join('')
+
+  it('an NDJSON stream starts at once, chunk by chunk; a repeat right after reading it all gets the stored body', async () => {
+    const runs: number[] = []
+    let sent = 0
+    const a = new Hono()
+    a.use(idempotency({ store: slowStore(80), scope: byHeader }))
+    a.post('/feed', () => {
+      runs.push(1)
+      const body = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          for (let i = 0; i < 3; i++) {
+            if (i > 0) await sleep(150)
+            controller.enqueue(new TextEncoder().encode(`{"i":${i}}\n`))
+            sent++
+          }
+          controller.close()
+        },
+      })
+      return new Response(body, { headers: { 'Content-Type': 'application/x-ndjson' } })
+    })
+    const started = Date.now()
+    const res = await a.request('/feed', post('nd'))
+    expect(Date.now() - started).toBeLessThan(120) // before the second chunk exists
+    const reader = res.body!.getReader()
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('{"i":0}\n')
+    expect(sent).toBe(1)
+    let rest = ''
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += new TextDecoder().decode(chunk.value)
+    expect(rest).toBe('{"i":1}\n{"i":2}\n')
+    const repeat = await a.request('/feed', post('nd'))
+    expect(repeat.status).toBe(200)
+    expect(repeat.headers.get('Idempotent-Replayed')).toBe('true')
+    expect(repeat.headers.get('Content-Type')).toBe('application/x-ndjson')
+    expect(await repeat.text()).toBe(lines(3))
+    expect(runs).toEqual([1])
+  })
+
+  it('a stream that never ends starts at once; a repeat during it gets 409; the client\'s cancel stores "not kept" and stops the handler\'s stream', async () => {
+    const runs: number[] = []
+    let stopped = false
+    const a = new Hono()
+    a.use(idempotency({ store: memoryStore(), scope: byHeader }))
+    a.post('/ticks', () => {
+      runs.push(1)
+      const body = new ReadableStream<Uint8Array>({
+        pull: async (controller) => (await sleep(50), controller.enqueue(new TextEncoder().encode('tick\n'))),
+        cancel: () => void (stopped = true),
+      })
+      return new Response(body, { headers: { 'Content-Type': 'application/x-ndjson' } })
+    })
+    const res = await Promise.race([a.request('/ticks', post('t')), sleep(1000).then(() => null)])
+    expect(res).not.toBeNull()
+    const reader = res!.body!.getReader()
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('tick\n')
+    const during = await a.request('/ticks', post('t'))
+    expect(during.status).toBe(409)
+    await reader.cancel()
+    expect(stopped).toBe(true)
+    const after = await a.request('/ticks', post('t'))
+    expect(after.status).toBe(200)
+    expect(after.headers.get('Idempotent-Replayed')).toBe('true')
+    expect(await after.json()).toMatchObject({ type: 'urn:backward:response-not-kept' })
+    expect(runs).toEqual([1])
+  })
+
+  it('a stream over maxBodyBytes arrives whole; its copy stops at the limit and a repeat gets "not kept"', async () => {
+    const runs: number[] = []
+    const a = new Hono()
+    a.use(idempotency({ store: memoryStore(), scope: byHeader, maxBodyBytes: 16 }))
+    a.post('/grow', () => {
+      runs.push(1)
+      const body = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          for (let i = 0; i < 3; i++) controller.enqueue(new TextEncoder().encode(`{"i":${i}}\n`)), await sleep(20)
+          controller.close()
+        },
+      })
+      return new Response(body, { status: 201, headers: { 'Content-Type': 'application/x-ndjson' } })
+    })
+    expect(await (await a.request('/grow', post('g'))).text()).toBe(lines(3))
+    const repeat = await a.request('/grow', post('g'))
+    expect(repeat.status).toBe(201)
+    expect(await repeat.json()).toMatchObject({ type: 'urn:backward:response-not-kept' })
+    expect(runs).toEqual([1])
+  })
+
+  it('a record that cannot be written at the stream\'s end is reported; the stream the client has still ends cleanly, and the key stays taken', async () => {
+    const flaky = flakyStore()
+    const errors: unknown[] = []
+    const runs: number[] = []
+    const a = new Hono()
+    a.use(idempotency({ store: flaky.store, scope: byHeader, onStoreError: (error) => errors.push(error) }))
+    a.post('/feed', () => {
+      runs.push(1)
+      flaky.state.failUpdates = 3 // every attempt to save this answer fails
+      const body = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(new TextEncoder().encode('one\n'))
+          await sleep(30)
+          controller.enqueue(new TextEncoder().encode('two\n'))
+          controller.close()
+        },
+      })
+      return new Response(body, { headers: { 'Content-Type': 'application/x-ndjson' } })
+    })
+    expect(await (await a.request('/feed', post('w'))).text()).toBe('one\ntwo\n')
+    expect(errors).toEqual([expect.objectContaining({ message: 'blip' })])
+    expect((await a.request('/feed', post('w'))).status).toBe(409)
+    expect(runs).toEqual([1])
+  })
+
+  it('a stream that fails part-way hands the client the same failure and is recorded "not kept"', async () => {
+    const runs: number[] = []
+    const a = new Hono()
+    a.use(idempotency({ store: memoryStore(), scope: byHeader }))
+    a.post('/broken', () => {
+      runs.push(1)
+      const body = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(new TextEncoder().encode('partial'))
+          await sleep(20)
+          controller.error(new Error('disk gone'))
+        },
+      })
+      return new Response(body, { status: 201, headers: { 'Content-Type': 'application/octet-stream' } })
+    })
+    const res = await a.request('/broken', post('b'))
+    await expect(res.text()).rejects.toThrow('disk gone')
+    const repeat = await a.request('/broken', post('b'))
+    expect(repeat.status).toBe(201)
+    expect(await repeat.json()).toMatchObject({ type: 'urn:backward:response-not-kept' })
+    expect(runs).toEqual([1])
+  })
+})
+
+describe('idempotency: mounted after a middleware that reads the body', () => {
+  it('the body read off c.req.raw: a CONFIG error that says to mount idempotency() earlier; the handler never runs', async () => {
+    const runs: number[] = []
+    const errors: unknown[] = []
+    const a = new Hono()
+    a.onError((error, c) => (errors.push(error), c.text('error', 500)))
+    a.use(async (c, next) => (await c.req.raw.text(), next()))
+    a.use(idempotency({ store: memoryStore(), scope: byHeader }))
+    a.post('/pay', (c) => (runs.push(1), c.text('paid', 201)))
+    const res = await a.request('/pay', post('k', { body: 'pay alice 10' }))
+    expect(res.status).toBe(500)
+    expect(errors).toEqual([expect.objectContaining({ code: 'CONFIG', message: expect.stringMatching(/^\[backward\] idempotency\(\) must run before any middleware that reads the request body/) })])
+    expect((errors[0] as Error).message).not.toContain('alice')
+    expect(runs).toEqual([])
+  })
+
+  it('the body read through c.req.json() (which Hono keeps) is fine: the handler reads it, a repeat gets the first answer', async () => {
+    const runs: unknown[] = []
+    const a = new Hono()
+    a.use(async (c, next) => (await c.req.json(), next()))
+    a.use(idempotency({ store: memoryStore(), scope: byHeader }))
+    a.post('/pay', async (c) => (runs.push(await c.req.json()), c.json({ ok: true }, 201)))
+    const send = () => a.request('/pay', post('j', { headers: { 'Content-Type': 'application/json' }, body: '{"to":"alice"}' }))
+    expect((await send()).status).toBe(201)
+    expect((await send()).headers.get('Idempotent-Replayed')).toBe('true')
+    expect(runs).toEqual([{ to: 'alice' }])
+  })
 })
