@@ -23,7 +23,7 @@ export interface IdempotencyOptions {
    * @default 60
    */
   lockTtl?: number
-  /** Largest response body kept for repeats, in bytes; a larger one (or a stream) is streamed through and not kept. @default 1048576 */
+  /** Largest response body kept for repeats, in bytes; a larger one (or a `text/event-stream`) is handed on and not kept. @default 1048576 */
   maxBodyBytes?: number
   /**
    * Who owns a key, for apps that authenticate otherwise (bearer tokens): a non-empty string, or null
@@ -67,7 +67,7 @@ interface Done {
   fp: string
   status: number
   headers: [string, string][]
-  /** base64url bytes, or null when the body was a stream or too large to keep. */
+  /** base64url bytes, or null when the body was not kept (an event stream, too large, failed or cancelled). */
   body: string | null
 }
 
@@ -78,10 +78,16 @@ interface Done {
  *   A request with no owner runs with no idempotency: nothing is stored, nothing is shared. Without
  *   `session()` mounted before it (and no `scope`), the request fails with a `CONFIG` error.
  * - A repeat gets the first response (status, kept headers, body) with `Idempotent-Replayed: true`.
- *   A first response that was a `text/event-stream`, or longer than `maxBodyBytes`, is streamed to the
- *   client and not kept: a repeat gets its status with a problem body `urn:backward:response-not-kept`.
+ *   A first response that was a `text/event-stream`, longer than `maxBodyBytes`, failed part-way or
+ *   was cancelled by its client is not kept: a repeat gets its status with a problem body
+ *   `urn:backward:response-not-kept`.
+ * - Every response body is handed on as it arrives (a stream starts at once). Its record is written
+ *   when the body ends, and the body's end waits for that write; until then the key is running.
  * - A repeat while the first still runs gets `409` `urn:backward:request-in-progress`, `Retry-After: 1`.
  * - The same key with another method, path, query or body gets `422` `urn:backward:idempotency-key-reused`.
+ *   A `multipart/form-data` body counts as its entries (names, values, files' names, types and bytes),
+ *   not its bytes: the boundary is new on every send. Mount it before any middleware that reads the
+ *   body off `c.req.raw` (reading through `c.req.json()` and kin is fine), else a `CONFIG` error.
  * - A handler answering 408, 409, 425, 429, 502, 503 or 504 frees the key (it says it did nothing; the
  *   SDK retries those). Every other answer is kept for `ttl`, a 500 from a thrown error included: it
  *   may have come after a side effect.
@@ -398,7 +404,7 @@ function answerRepeat(record: SessionData | null, fp: string): Response {
   if (done.body === null && !NULL_BODY.has(done.status)) {
     // Same status, so the SDK and the page see what the first answer was; the body says why it is empty.
     const location = headers.get('location')
-    return problem(done.status, 'urn:backward:response-not-kept', 'Response not kept', { detail: 'This request already ran. Its response was a stream or larger than maxBodyBytes, so only its status was kept.' }, {
+    return problem(done.status, 'urn:backward:response-not-kept', 'Response not kept', { detail: 'This request already ran. Its response was an event stream, larger than maxBodyBytes or cut short, so only its status was kept.' }, {
       'Idempotent-Replayed': 'true',
       ...(location !== null ? { Location: location } : {}),
     })
