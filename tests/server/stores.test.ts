@@ -30,6 +30,25 @@ describe('memoryStore', () => {
     expect(await store.load(keys[1]!)).toEqual({ n: 1 })
   })
 
+  it('sweeps a full store for expired entries at most once a second (a flood costs one eviction per write, not a scan)', async () => {
+    let t = 1_000
+    const store = memoryStore({ maxEntries: 2, now: () => t })
+    const [a, b, c, d, e] = await Promise.all(Array.from({ length: 5 }, () => freshKey()))
+    await store.create(a!, { n: 'a' }, t + 100_000)
+    await store.create(b!, { n: 'b' }, t + 100_000)
+    await store.create(c!, { n: 'c' }, t + 50) // full: the sweep at t finds nothing expired, a (oldest) goes
+    expect(await store.load(a!)).toBeNull()
+    t += 100 // c has expired, but the last sweep was 100 ms ago: b, the least recently written, is evicted
+    await store.create(d!, { n: 'd' }, t + 100_000)
+    expect(await store.load(b!)).toBeNull()
+    expect(store.size).toBe(2)
+    t += 1_000 // a second later the sweep runs again and takes the expired entries first
+    await store.update(d!, { n: 'd2' }, t + 100_000)
+    await store.create(e!, { n: 'e' }, t + 100_000)
+    expect(await store.load(d!)).toEqual({ n: 'd2' })
+    expect(await store.load(e!)).toEqual({ n: 'e' })
+  })
+
   it('evicts the least recently written live entry when full', async () => {
     const store = memoryStore({ maxEntries: 100 })
     const keys = await Promise.all(Array.from({ length: 150 }, () => freshKey()))

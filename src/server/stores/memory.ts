@@ -42,10 +42,17 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & { 
     return entry
   }
 
+  // When full, a sweep for expired records scans every entry: at most once a second, so a flood of
+  // new sessions against a full store costs one eviction per write, not a scan of 10,000 entries.
+  let lastSweep = -Infinity
+
   function makeRoom(): void {
     if (entries.size < maxEntries) return
     const t = now()
-    for (const [key, entry] of entries) if (entry.expiresAt <= t) entries.delete(key)
+    if (t - lastSweep >= 1000) {
+      lastSweep = t
+      for (const [key, entry] of entries) if (entry.expiresAt <= t) entries.delete(key)
+    }
     // Map iteration is insertion order, and writes re-insert, so the first key is the least recently written.
     while (entries.size >= maxEntries) {
       const oldest = entries.keys().next().value as string
