@@ -424,8 +424,20 @@ function cookieHeader(c: Context, config: SessionConfig, value: string, age: num
   if (age === undefined) return `${name}=${encodeURIComponent(value)}${before}${after}`
   const maxAge = Math.max(0, Math.min(age, MAX_AGE_LIMIT))
   // A deletion carries the epoch as Expires, like Django, so every browser drops it at once.
-  const expires = new Date(maxAge > 0 ? config.policy.now() + maxAge * 1000 : 0).toUTCString()
+  const expires = httpDate(maxAge > 0 ? config.policy.now() + maxAge * 1000 : 0)
   return `${name}=${encodeURIComponent(value)}; Max-Age=${maxAge}${before}; Expires=${expires}${after}`
+}
+
+/** An HTTP date has whole seconds, and most saves in a second share one: format each second once. */
+let lastSecond = Number.NaN
+let lastDate = ''
+function httpDate(ms: number): string {
+  const second = Math.floor(ms / 1000)
+  if (second !== lastSecond) {
+    lastSecond = second
+    lastDate = new Date(second * 1000).toUTCString()
+  }
+  return lastDate
 }
 
 /**
