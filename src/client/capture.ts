@@ -10,11 +10,13 @@ export const DEFAULT_HEADERS = ['accept', 'accept-language', 'content-language',
 const DENIED = /^(authorization|cookie|proxy-authorization|idempotency-key)$|csrf|xsrf/i
 
 /**
- * Keeps the allow-listed headers of a request, minus credentials and CSRF tokens.
+ * Keeps the allow-listed headers of a request (the defaults plus `extra`), minus credentials and CSRF tokens.
+ * This module loads on demand, on the first 401: the page-load path never pays for it.
  * @example
- * keptHeaders(request.headers, new Set(DEFAULT_HEADERS)) // [['content-type', 'application/json']]
+ * keptHeaders(request.headers) // [['content-type', 'application/json']]
  */
-export function keptHeaders(headers: Headers, allowed: Set<string>, dropContentType?: boolean): [string, string][] {
+export function keptHeaders(headers: Headers, extra: string[] = [], dropContentType?: boolean): [string, string][] {
+  const allowed = new Set([...DEFAULT_HEADERS, ...extra].map((name) => name.toLowerCase()))
   const kept: [string, string][] = []
   headers.forEach((value, name) => {
     if (allowed.has(name) && !DENIED.test(name) && !(dropContentType && name == 'content-type')) kept.push([name, value])

@@ -1,8 +1,7 @@
 import { BackwardError, type BackwardErrorCode } from '../shared/errors.ts'
 import { LOGIN_SIGNAL_COOKIE, PROBLEM_CONTENT_TYPE, parseLoginRequired } from '../shared/protocol.ts'
-import { DEFAULT_HEADERS, captureBody, keptHeaders } from './capture.ts'
 import type { ReplayContext } from './replay.ts'
-import { USER_KEY, idbStorage, memoryStorage } from './storage.ts'
+import { CLEARED_KEY, USER_KEY, idbStorage, memoryStorage } from './storage.ts'
 import type {
   Backward,
   BackwardAction,
@@ -45,7 +44,6 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
   if (!(ttl > 0 && maxAttempts > 0 && maxBodyBytes >= 0 && ttl + maxAttempts + maxBodyBytes < Infinity))
     throw new BackwardError('CONFIG', 'ttl, maxAttempts > 0; maxBodyBytes >= 0')
   if (isLoginRequired && !loginUrl && !options.onLoginRequired) throw new BackwardError('CONFIG', 'isLoginRequired needs loginUrl')
-  const allowedHeaders = new Set([...DEFAULT_HEADERS, ...(options.headers ?? [])].map((name) => name.toLowerCase()))
   // An EventTarget isolates listeners: one that throws is reported and the others still run.
   const events = new EventTarget()
   const inflight = new Set<Promise<unknown>>()
@@ -99,12 +97,10 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     // what is saved belongs to the moment the request was made.
     // Unique in this instance, so it orders requests made in the same millisecond too.
     const createdAt = (last = Math.max(now(), last + 1))
-    // A logout (clear(), here or in another tab) while the request is out must not hand it to whoever
-    // logs in next: the user is read now, and a clear() in this tab meanwhile means it is not saved.
-    const user = store((s) => s.get(USER_KEY)) as Promise<string | undefined>
-    // Awaited only on a 401: a failure on any other answer must not surface as an unhandled rejection.
-    user.catch(noop)
+    // A logout (clear(), here or in another tab, which leaves its time under CLEARED_KEY) while the
+    // request is out must not hand it to whoever logs in next: then it is not saved.
     const started = epoch
+    const startedAt = now()
     const body = init?.body
     // FormData entries are read now (strings and Files cannot change).
     const form = body instanceof FormData ? [...body] : null
@@ -124,12 +120,13 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
           : null
       if (!(problem || (isLoginRequired && (await isLoginRequired(response))))) return { response }
       const source = copy || new Request(request.url, init)
+      const { keptHeaders, captureBody } = await import('./capture.ts')
       const action: BackwardAction = {
         version: 1,
         id: randomId(),
         method: source.method,
         url: source.url,
-        headers: keptHeaders(source.headers, allowedHeaders, !!form),
+        headers: keptHeaders(source.headers, options.headers, !!form),
         body: await captureBody(source, form, maxBodyBytes).catch((error: BackwardError) => {
           throw refuse(error)
         }),
@@ -138,10 +135,10 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
         createdAt,
         expiresAt: createdAt + ttl * 1000,
         returnTo: location.href,
-        user: (await user) ?? null,
+        user: ((await store((s) => s.get(USER_KEY))) as string | undefined) ?? null,
         attempts: 0,
       }
-      if (started != epoch) throw refuse(new BackwardError('CLEARED', 'clear() ran while sending: not saved, send it after login'), action)
+      if (started != epoch || ((await store((s) => s.get(CLEARED_KEY))) as number) >= startedAt) throw refuse(new BackwardError('CLEARED', 'clear() ran while sending: not saved, send it after login'), action)
       await store((s) => s.set(action.id, action), action)
       emit('queued', { action })
       return { response, info: { loginUrl: problem?.loginUrl ?? loginUrl ?? '', action, response, persisted: !inMemory } }
@@ -229,6 +226,7 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
       epoch++
       clearTimeout(timer)
       await store((s) => s.clear())
+      await store((s) => s.set(CLEARED_KEY, now()))
     },
     on(name, listener) {
       events.addEventListener(name, listener as never)

@@ -3,6 +3,8 @@ import type { BackwardStorage } from './types.ts'
 
 /** Storage key of the remembered user tag. Action keys are UUIDs, so they never collide with it. */
 export const USER_KEY = 'user'
+/** Storage key of the time of the last clear() (a logout), in any tab: a request that started before it is not saved. */
+export const CLEARED_KEY = 'cleared'
 
 /**
  * backward's IndexedDB storage: its own database (`backward`, store `actions`) through idb-keyval's

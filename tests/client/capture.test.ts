@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { idbStorage, isBackwardError } from '../../src/client/index.ts'
+import { createBackward, idbStorage, isBackwardError } from '../../src/client/index.ts'
 import type { BackwardStorage, StoredFile } from '../../src/client/index.ts'
 import { ORIGIN, USER_A, USER_B, api, bytesOf, loginRequiredResponse, names, page, textOf, useApi } from './helpers.ts'
+import { cookieJar, fakeLocation } from './fakes.ts'
 
 useApi()
 
@@ -447,21 +448,34 @@ describe('security', () => {
     expect((err as Error).message).toMatch(/^\[backward\] /)
     expect(names(events)).toEqual(['error'])
     expect((events[0]![1] as { action?: { url: string } }).action?.url).toBe(`${ORIGIN}/api/x`)
-    expect(await storage.values()).toEqual([])
+    expect(await bw.pending()).toEqual([])
+    expect(await storage.get('user')).toBeUndefined()
     expect(location.assign).not.toHaveBeenCalled()
   })
 
-  it('the user is the one known when the request started: a logout in another tab cannot make it anyone\'s', async () => {
+  it('a logout in another tab while the request is out: not saved, so it can never become the next user\'s', async () => {
     const { fetch, sent, release } = held()
-    const { bw, storage } = await page({ fetch, onLoginRequired: () => {} })
+    const { bw, storage, events } = await page({ fetch, onLoginRequired: () => {} })
     await storage.set('user', USER_A)
-    const out = bw.fetch('/api/x', { method: 'POST' })
+    const out = bw.fetch('/api/x', { method: 'POST' }).catch((e: unknown) => e)
     await sent
-    // Another tab logs out (it clears the shared database), then B logs in there.
-    await storage.clear()
+    // Another tab (its own instance on the same database) logs out, then B logs in there.
+    const other = createBackward({ location: fakeLocation(), document: cookieJar(), storage, fetch: async () => new Response('ok') })
+    await new Promise((resolve) => setTimeout(resolve, 2)) // the logout comes after the request started
+    await other.clear()
     await storage.set('user', USER_B)
     release()
-    await out
-    expect((await bw.pending())[0]!.user).toBe(USER_A)
+    expect(((await out) as { code?: string }).code).toBe('CLEARED')
+    expect(names(events)).toEqual(['error'])
+    expect(await bw.pending()).toEqual([])
+  })
+
+  it('a request made after a logout in another tab is saved as usual', async () => {
+    const { bw, storage } = await page({ fetch: async () => loginRequiredResponse(), onLoginRequired: () => {} })
+    const other = createBackward({ location: fakeLocation(), document: cookieJar(), storage, fetch: async () => new Response('ok') })
+    await other.clear()
+    await new Promise((resolve) => setTimeout(resolve, 2))
+    await bw.fetch('/api/x', { method: 'POST' })
+    expect((await bw.pending()).map((a) => a.url)).toEqual([`${ORIGIN}/api/x`])
   })
 })
