@@ -5,7 +5,7 @@
  *    autocannon at saturation for SOAK_SECONDS (default 60) after a short warm-up, with a seeded mix of
  *    anonymous visits (a flood of new sessions into a memoryStore capped at FLOOD_CAP), anonymous
  *    writes (the 401 login wall), logged-in reads, and logged-in writes with an Idempotency-Key, some
- *    of them repeated. Asserts 0 errors, no 5xx, only the statuses each kind may get, no handler run
+ *    of them repeated (same body: the first answer) or reused (another body: 422). Asserts 0 errors, no 5xx, only the statuses each kind may get, no handler run
  *    twice for one key, RSS flat (end ≤ post-warm-up × RSS_BOUND), and the capped store never over its cap.
  * 2. Store restart under load (private Redis, private PostgreSQL): the store is killed mid-load and
  *    started again. Requests in the gap get 503 problem+json, the server stays up, 2xx resumes by itself.
@@ -27,6 +27,7 @@ interface AcContext {
   kind?: Kind
   key?: string
   cookie?: string
+  body?: string
 }
 interface AcRequest {
   method?: string
@@ -69,17 +70,19 @@ const SAMPLE_MS = 3000
 const SEED = Number(process.env.SOAK_SEED ?? 20261122)
 const RESTART = { seconds: 14, killAt: 4, restartAt: 7, connections: 16 }
 
-type Kind = 'anon-visit' | 'anon-write' | 'read' | 'write' | 'repeat'
+type Kind = 'anon-visit' | 'anon-write' | 'read' | 'write' | 'repeat' | 'reuse'
 /**
- * Share of each kind in the mix, and the statuses it may get. A repeat resends the key of a write that
- * already got its 201, so it must get that 201 again, marked `Idempotent-Replayed: true`.
+ * Share of each kind in the mix, and the statuses it may get. A repeat resends a write that already
+ * got its 201 (same key, same body), so it must get that 201 again, marked `Idempotent-Replayed: true`.
+ * A reuse sends such a key with another body: 422, and the handler does not run.
  */
 const MIX: [Kind, number, number[]][] = [
   ['anon-visit', 0.2, [200]],
   ['anon-write', 0.1, [401]],
   ['read', 0.4, [200]],
   ['write', 0.25, [201]],
-  ['repeat', 0.05, [201]],
+  ['repeat', 0.04, [201]],
+  ['reuse', 0.01, [422]],
 ]
 const FETCH = { 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Site': 'same-origin', 'Sec-Fetch-Dest': 'empty', Accept: 'application/json', 'Content-Type': 'application/json' }
 
@@ -139,9 +142,9 @@ async function logInUsers(server: Server): Promise<{ user: string; cookie: strin
 /** The seeded request mix, and the per-kind tally of statuses it saw. */
 function mix(users: { user: string; cookie: string }[], seed: number, onEvent?: (kind: Kind, status: number) => void) {
   const random = mulberry32(seed) // seeded, so a run's request sequence can be replayed
-  const recent: { cookie: string; key: string }[] = []
+  const recent: { cookie: string; key: string; body: string }[] = []
   let serial = 0
-  const sent: Record<Kind, number> = { 'anon-visit': 0, 'anon-write': 0, read: 0, write: 0, repeat: 0 }
+  const sent: Record<Kind, number> = { 'anon-visit': 0, 'anon-write': 0, read: 0, write: 0, repeat: 0, reuse: 0 }
   const unexpected: Record<string, number> = {}
   const examples: string[] = []
   const pick = (): Kind => {
@@ -152,7 +155,7 @@ function mix(users: { user: string; cookie: string }[], seed: number, onEvent?: 
   const request: AcRequest = {
     setupRequest(req, context) {
       let kind = pick()
-      if (kind === 'repeat' && recent.length === 0) kind = 'write'
+      if ((kind === 'repeat' || kind === 'reuse') && recent.length === 0) kind = 'write'
       context.kind = kind
       sent[kind]++
       const who = users[Math.floor(random() * users.length)]!
@@ -161,13 +164,16 @@ function mix(users: { user: string; cookie: string }[], seed: number, onEvent?: 
       if (kind === 'read') return { ...req, method: 'GET', path: '/api/me', headers: { ...FETCH, Cookie: who.cookie }, body: '' }
       if (kind === 'write') {
         const key = `k-${seed}-${serial++}`
+        const body = `{"n":${serial}}`
         context.key = key
         context.cookie = who.cookie
-        return { ...req, method: 'POST', path: '/api/items', headers: { ...FETCH, Cookie: who.cookie, 'Idempotency-Key': key }, body: `{"n":${serial}}` }
+        context.body = body
+        return { ...req, method: 'POST', path: '/api/items', headers: { ...FETCH, Cookie: who.cookie, 'Idempotency-Key': key }, body }
       }
       const again = recent[Math.floor(random() * recent.length)]!
       context.key = again.key
-      return { ...req, method: 'POST', path: '/api/items', headers: { ...FETCH, Cookie: again.cookie, 'Idempotency-Key': again.key }, body: '{"n":-1}' }
+      const body = kind === 'repeat' ? again.body : '{"n":-1}'
+      return { ...req, method: 'POST', path: '/api/items', headers: { ...FETCH, Cookie: again.cookie, 'Idempotency-Key': again.key }, body }
     },
     onResponse(status, _body, context, headers) {
       onEvent?.(context.kind!, status)
@@ -182,7 +188,7 @@ function mix(users: { user: string; cookie: string }[], seed: number, onEvent?: 
       }
       // Only a key whose first answer came back is repeated: a repeat that races its original may get 409.
       if (context.kind === 'write' && status === 201) {
-        recent.push({ cookie: context.cookie!, key: context.key! })
+        recent.push({ cookie: context.cookie!, key: context.key!, body: context.body! })
         if (recent.length > 64) recent.shift()
       }
     },
@@ -307,7 +313,7 @@ async function restartUnderLoad(label: string, env: Record<string, string>, serv
     const events: [number, number][] = []
     let started = 0
     const load = mix(users, SEED + 7, (kind, status) => {
-      if (kind === 'read' || kind === 'write' || kind === 'repeat') events.push([performance.now() - started, status])
+      if (kind === 'read' || kind === 'write' || kind === 'repeat' || kind === 'reuse') events.push([performance.now() - started, status])
     })
     started = performance.now()
     const instance = autocannon({ url: server.base, connections: RESTART.connections, duration: RESTART.seconds, requests: [load.request], timeout: 5 })
