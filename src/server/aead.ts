@@ -4,6 +4,7 @@
  * Node's `node:crypto` is synchronous and several times faster than WebCrypto there, whose calls are
  * queued as jobs; runtimes without it (Workers, Deno) use WebCrypto.
  */
+import { concatBytes } from './bytes.ts'
 
 const IV_BYTES = 12
 const TAG_BYTES = 16
@@ -32,16 +33,6 @@ function nodeCrypto(): NodeCryptoAead | undefined {
   return (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:crypto') as NodeCryptoAead | undefined
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let offset = 0
-  for (const part of parts) {
-    out.set(part, offset)
-    offset += part.length
-  }
-  return out
-}
-
 /** The Node path. Keys derived once, here. */
 export function nodeAead(secrets: readonly string[], node: NodeCryptoAead): Aead {
   const keys = secrets.map((secret) => new Uint8Array(node.hkdfSync('sha256', secret, new Uint8Array(0), INFO, 32)))
@@ -50,7 +41,7 @@ export function nodeAead(secrets: readonly string[], node: NodeCryptoAead): Aead
       const iv = node.randomBytes(IV_BYTES)
       const cipher = node.createCipheriv('aes-256-gcm', keys[0]!, iv)
       cipher.setAAD(AAD)
-      return concat(iv, cipher.update(plain), cipher.final(), cipher.getAuthTag())
+      return concatBytes([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()])
     },
     async open(sealed) {
       if (sealed.length < IV_BYTES + TAG_BYTES) return null
@@ -62,7 +53,7 @@ export function nodeAead(secrets: readonly string[], node: NodeCryptoAead): Aead
           const decipher = node.createDecipheriv('aes-256-gcm', key, iv)
           decipher.setAAD(AAD)
           decipher.setAuthTag(tag)
-          return concat(decipher.update(body), decipher.final())
+          return concatBytes([decipher.update(body), decipher.final()])
         } catch {
           // wrong key or tampered: try the next secret
         }
@@ -80,7 +71,7 @@ export function webAead(secrets: readonly string[]): Aead {
     async seal(plain) {
       const [key] = await getKeys()
       const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES))
-      return concat(iv, new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: AAD }, key!, plain as Uint8Array<ArrayBuffer>)))
+      return concatBytes([iv, new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: AAD }, key!, plain as Uint8Array<ArrayBuffer>))])
     },
     async open(sealed) {
       if (sealed.length < IV_BYTES + TAG_BYTES) return null

@@ -3,6 +3,7 @@ import { BackwardError } from '../shared/errors.ts'
 import { IDEMPOTENCY_HEADER, REQUEST_IN_PROGRESS_TYPE } from '../shared/protocol.ts'
 import { getUserId } from './auth.ts'
 import { fromBase64Url, toBase64Url } from './base64url.ts'
+import { concatBytes } from './bytes.ts'
 import { hashKey } from './ids.ts'
 import { logStoreError, problem, storeUnavailable } from './problem.ts'
 import type { SessionData, SessionStore } from './store.ts'
@@ -260,13 +261,13 @@ async function readHead(body: ReadableStream<Uint8Array>, max: number): Promise<
   let size = 0
   for (;;) {
     const { done, value } = await reader.read()
-    if (done) return { head: concat(parts), whole: true }
+    if (done) return { head: concatBytes(parts), whole: true }
     parts.push(value.subarray(0, max - size))
     size += value.byteLength
     if (size >= max) {
       // Not awaited: a tee branch's cancel settles only once the handler's branch is done too.
       reader.cancel().catch(() => {})
-      return { head: concat(parts), whole: false }
+      return { head: concatBytes(parts), whole: false }
     }
   }
 }
@@ -315,7 +316,7 @@ async function sha256(parts: Uint8Array[]): Promise<string> {
     for (const part of parts) hash.update(part)
     return toBase64Url(hash.digest())
   }
-  return toBase64Url(new Uint8Array(await crypto.subtle.digest('SHA-256', concat(parts))))
+  return toBase64Url(new Uint8Array(await crypto.subtle.digest('SHA-256', concatBytes(parts))))
 }
 
 /**
@@ -336,7 +337,7 @@ function passThrough(body: ReadableStream<Uint8Array>, max: number, keep: boolea
   const read = new Promise<void>((resolve) => (markRead = resolve))
   const finish = (whole: boolean) => {
     markRead()
-    return (saving ??= save(whole && copy !== null ? concat(copy) : null))
+    return (saving ??= save(whole && copy !== null ? concatBytes(copy) : null))
   }
   const stream = new ReadableStream<Uint8Array>(
     {
@@ -377,17 +378,6 @@ function passThrough(body: ReadableStream<Uint8Array>, max: number, keep: boolea
 /** Resolves after everything already queued (a whole body's reads among it) has run. */
 function nextTurn(): Promise<false> {
   return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate : setTimeout)(() => resolve(false)))
-}
-
-/** One fresh buffer (also for a single part: stream chunks may view a larger or shared buffer). */
-function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
-  let offset = 0
-  for (const part of parts) {
-    out.set(part, offset)
-    offset += part.byteLength
-  }
-  return out
 }
 
 function answerRepeat(record: SessionData | null, fp: string): Response {

@@ -12,6 +12,15 @@ const service = await postgresService()
 const later = () => Date.now() + 60_000
 let tables = 0
 
+/** A second connection holding row locks on the first `n` rows of `table` (in an open transaction). */
+async function lockRows(table: string, n: number): Promise<pg.Client> {
+  const other = new pg.Client({ connectionString: POSTGRES_URL })
+  await other.connect()
+  await other.query('BEGIN')
+  await other.query(`SELECT key FROM ${table} ORDER BY key LIMIT ${n} FOR UPDATE`)
+  return other
+}
+
 describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
   // Each file works in its own schema, each test in its own table: files and tests never see each other's rows.
   const sandbox = postgresSchema(4)
@@ -118,10 +127,7 @@ describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
     const { store, table } = await migrated()
     await sandbox.pool.query(`INSERT INTO ${table} SELECT encode(sha256(('e' || g)::bytea), 'hex'), '{}', now() - interval '1 minute' FROM generate_series(1, 12) AS g`)
     // Another transaction (an app's SELECT … FOR UPDATE, or a second purge) holds 3 expired rows.
-    const other = new pg.Client({ connectionString: POSTGRES_URL })
-    await other.connect()
-    await other.query('BEGIN')
-    await other.query(`SELECT key FROM ${table} ORDER BY key LIMIT 3 FOR UPDATE`)
+    const other = await lockRows(table, 3)
     const batches: number[] = []
     const purge = postgresStore({
       pool: {
@@ -147,10 +153,7 @@ describe.skipIf(!service.ok)(titled('postgresStore', service), () => {
   it('clearExpired ends when the only expired rows left stay locked (no busy loop)', async () => {
     const { store, table } = await migrated()
     await sandbox.pool.query(`INSERT INTO ${table} SELECT encode(sha256(('f' || g)::bytea), 'hex'), '{}', now() - interval '1 minute' FROM generate_series(1, 5) AS g`)
-    const other = new pg.Client({ connectionString: POSTGRES_URL })
-    await other.connect()
-    await other.query('BEGIN')
-    await other.query(`SELECT key FROM ${table} ORDER BY key LIMIT 2 FOR UPDATE`)
+    const other = await lockRows(table, 2)
     try {
       expect(await store.clearExpired({ batchSize: 10 })).toBe(3)
     } finally {
