@@ -4,7 +4,21 @@ import { spawn } from 'node:child_process'
 /** What tests/browser/server.ts recorded. */
 export interface ServerState {
   arrivals: { key: string; path: string }[]
-  runs: { method: string; path: string; key: string | null; user: string | null; sha256?: string; fields?: Record<string, unknown> }[]
+  runs: {
+    method: string
+    path: string
+    key: string | null
+    user: string | null
+    contentType: string
+    /** Every request header as the handler got it (lower-case names). */
+    headers: Record<string, string>
+    /** SHA-256 (hex) of the body's exact bytes. */
+    raw: string
+    sha256?: string
+    fields?: Record<string, unknown>
+  }[]
+  /** Every /api request: its status, and whether the idempotency layer answered it as a repeat. */
+  requests: { path: string; key: string | null; status: number; replayed: boolean }[]
 }
 
 /**

@@ -7,7 +7,7 @@
 // - `stay`: a login-required answer does not navigate to the login page (`onLoginRequired` does nothing);
 // - `inpage=<user>`: an in-page login: `onLoginRequired` posts the login form with fetch and resolves true.
 // When the test exposes `window.faultReport`, every logged entry is sent to it too: it survives navigation.
-import { createBackward, idbStorage } from '../../src/client/index.ts'
+import { createBackward, idbStorage, type Backward, type CreateBackwardOptions } from '../../src/client/index.ts'
 import { quotaStorage } from './quota-storage.ts'
 
 type Entry = Record<string, unknown>
@@ -32,15 +32,31 @@ const bw = createBackward({
   ...(flags.has('stay') ? { onLoginRequired: () => {} } : {}),
   ...(flags.has('inpage') ? { onLoginRequired: logInHere } : {}),
 })
-for (const name of ['queued', 'login-required', 'replayed', 'failed', 'expired', 'error'] as const) {
-  bw.on(name, (event) => {
-    const e = event as { action?: { url: string; id: string }; response?: Response; reason?: string; error?: { code?: string } }
-    push({ name, url: e.action?.url, id: e.action?.id, status: e.response?.status, reason: e.reason, code: e.error?.code })
-  })
+/** Logs an instance's events, in short: name, action url and id, answer status, reason, error code. */
+function logEvents(instance: Backward, push: (entry: Entry) => void): void {
+  for (const name of ['queued', 'login-required', 'replayed', 'failed', 'expired', 'error'] as const) {
+    instance.on(name, (event) => {
+      const e = event as { action?: { url: string; id: string }; response?: Response; reason?: string; error?: { code?: string } }
+      push({ name, url: e.action?.url, id: e.action?.id, status: e.response?.status, reason: e.reason, code: e.error?.code })
+    })
+  }
+}
+logEvents(bw, push)
+/**
+ * Another instance with a test's own options (functions cannot cross page.evaluate), sharing the
+ * page's IndexedDB queue, its events in its own `log`. `onLoginRequired` defaults to doing nothing
+ * (bw.fetch settles with the 401, the page stays): the test logs in and calls `replay()` itself.
+ * Used by tests/browser/scenarios.spec.ts.
+ */
+function makeBackward(options: CreateBackwardOptions = {}): { bw: Backward; log: Entry[] } {
+  const instance = createBackward({ onLoginRequired: () => {}, ...options })
+  const entries: Entry[] = []
+  logEvents(instance, (entry) => void entries.push(entry))
+  return { bw: instance, log: entries }
 }
 document.addEventListener('backward:response', (event) => {
   const detail = (event as CustomEvent<{ response?: Response; error?: unknown }>).detail
   push({ name: 'form-response', status: detail.response?.status, error: detail.error ? String(detail.error) : undefined })
 })
 const stop = bw.interceptForms()
-Object.assign(window, { bw, backwardLog: log, formsReady: stop.ready, stopForms: stop, backwardReport: push })
+Object.assign(window, { bw, backwardLog: log, formsReady: stop.ready, stopForms: stop, backwardReport: push, makeBackward })

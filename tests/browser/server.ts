@@ -100,6 +100,8 @@ app.use('/api/*', async (c, next) => {
   entry.status = c.res.status
   entry.replayed = c.res.headers.get('Idempotent-Replayed') === 'true'
 })
+// Query flags of the handler (tests/browser/scenarios.spec.ts): `delay=<ms>` holds the answer that
+// long (its key stays "in progress"), `status=<code>` answers with that status after the run.
 app.all('/api/*', loginRequired(), idempotency({ store: memoryStore() }), async (c) => {
   const url = new URL(c.req.url)
   const type = c.req.header('content-type') ?? ''
@@ -109,6 +111,10 @@ app.all('/api/*', loginRequired(), idempotency({ store: memoryStore() }), async 
     key: c.req.header(IDEMPOTENCY_HEADER) ?? null,
     user: getUserId(c),
     contentType: type,
+    // Every header as received, and the SHA-256 of the body's exact bytes (a form's too: its fields
+    // below are parsed), read off a clone so that the parsing below still has the body.
+    headers: Object.fromEntries(c.req.raw.headers),
+    raw: sha256(await c.req.raw.clone().arrayBuffer()),
   }
   if (type.startsWith('multipart/form-data') || type.startsWith('application/x-www-form-urlencoded')) {
     const fields: Record<string, unknown> = {}
@@ -121,6 +127,10 @@ app.all('/api/*', loginRequired(), idempotency({ store: memoryStore() }), async 
     run.sha256 = sha256(await c.req.arrayBuffer())
   }
   state.runs.push(run)
+  const delay = Number(url.searchParams.get('delay') ?? 0)
+  if (delay) await new Promise((resolve) => setTimeout(resolve, delay))
+  const status = Number(url.searchParams.get('status') ?? 200)
+  if (status != 200) return c.json({ ok: false, status, run: state.runs.length }, status as 422)
   return c.json({ ok: true, run: state.runs.length })
 })
 
