@@ -91,8 +91,10 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
 
   async function bwFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     const request = new Request(input instanceof Request ? input : new URL(input, location.href), init)
-    // A cross-site request is never saved: its replay would carry this user's cookies elsewhere.
-    if (!(new URL(request.url).origin == location.origin && shouldQueue(request))) return send(request)
+    // A cross-site request is never saved: its replay would carry this user's cookies elsewhere. Nor is
+    // one sent without cookies (`credentials: 'omit'`): a login cannot change its answer, and its 401
+    // at replay would hold up the whole queue.
+    if (!(new URL(request.url).origin == location.origin && request.credentials != 'omit' && shouldQueue(request))) return send(request)
     // Order, user, generation and a copy are fixed before sending: a body can be read only once, and
     // what is saved belongs to the moment the request was made.
     // Unique in this instance, so it orders requests made in the same millisecond too.

@@ -149,7 +149,8 @@ export interface CreateBackwardOptions {
   isLoginRequired?: (response: Response) => boolean | Promise<boolean>
   /**
    * Which requests may be saved. Cross-origin requests are never saved, whatever this says: their
-   * replay would carry the user's cookies to another site.
+   * replay would carry the user's cookies to another site. Nor are requests with `credentials: 'omit'`:
+   * logging in cannot change their answer.
    * @default unsafe methods (anything but GET, HEAD, OPTIONS, TRACE)
    */
   shouldQueue?: (request: Request) => boolean

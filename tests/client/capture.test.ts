@@ -60,6 +60,16 @@ describe('capture', () => {
     expect(location.assign).not.toHaveBeenCalled()
   })
 
+  it('does not save a request sent without cookies (credentials omit): a login cannot change its answer', async () => {
+    const { bw, location, events } = await page({ shouldQueue: () => true })
+    const res = await bw.fetch('/api/omit', { method: 'POST', body: 'o', credentials: 'omit' })
+    expect(res.status).toBe(401)
+    await bw.fetch('/api/kept', { method: 'POST', body: 'k' })
+    expect((await bw.pending()).map((a) => a.url)).toEqual([`${ORIGIN}/api/kept`])
+    expect(names(events)).toEqual(['queued', 'login-required'])
+    expect(location.assign).toHaveBeenCalledOnce()
+  })
+
   it('lets shouldQueue choose', async () => {
     const { bw } = await page({ shouldQueue: (r) => r.url.endsWith('/keep') })
     await bw.fetch('/api/drop', { method: 'POST' })
