@@ -122,7 +122,10 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
           : null
       if (!(problem || (isLoginRequired && (await isLoginRequired(response))))) return { response }
       const source = copy || new Request(request.url, init)
-      const { keptHeaders, captureBody } = await import('./capture.ts')
+      // A chunk that fails to load (an old deploy's file gone) is reported, like any refusal to save.
+      const { keptHeaders, captureBody } = await import('./capture.ts').catch((cause) => {
+        throw refuse(new BackwardError('LOAD_FAILED', 'capture code did not load: not saved', { cause }))
+      })
       const action: BackwardAction = {
         version: 1,
         id: randomId(),
@@ -140,8 +143,15 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
         user: ((await store((s) => s.get(USER_KEY))) as string | undefined) ?? null,
         attempts: 0,
       }
-      if (started != epoch || ((await store((s) => s.get(CLEARED_KEY))) as number) >= startedAt) throw refuse(new BackwardError('CLEARED', 'clear() ran while sending: not saved, send it after login'), action)
       await store((s) => s.set(action.id, action), action)
+      // Checked after the write, against a stamp clear() writes before it deletes anything: a logout in
+      // any tab either deletes this record or is seen here, never neither. In the same millisecond the
+      // order is unknown, so the logout wins. A stamp later than now is a clock that went back.
+      const cleared = (await store((s) => s.get(CLEARED_KEY))) as number
+      if (started != epoch || (cleared >= startedAt && cleared <= now())) {
+        await store((s) => s.del(action.id))
+        throw refuse(new BackwardError('CLEARED', 'clear() ran while sending: not saved, send it after login'), action)
+      }
       emit('queued', { action })
       return { response, info: { loginUrl: problem?.loginUrl ?? loginUrl ?? '', action, response, persisted: !inMemory } }
     })()
@@ -225,10 +235,13 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     replay,
     pending,
     async clear() {
+      const at = now()
       epoch++
       clearTimeout(timer)
-      await store((s) => s.clear())
-      await store((s) => s.set(CLEARED_KEY, now()))
+      // The stamp first, and it stays: see the check after a capture's write.
+      await store((s) => s.set(CLEARED_KEY, at))
+      for (const action of await pending()) await store((s) => s.del(action.id))
+      await store((s) => s.del(USER_KEY))
     },
     on(name, listener) {
       events.addEventListener(name, listener as never)

@@ -422,7 +422,7 @@ function cookieHeader(c: Context, config: SessionConfig, value: string, age: num
   const { name, secure } = config.cookie
   const { before, after } = (secure ?? c.req.url.startsWith('https:')) ? config.attributes.https : config.attributes.http
   if (age === undefined) return `${name}=${encodeURIComponent(value)}${before}${after}`
-  const maxAge = Math.max(0, Math.min(age, MAX_AGE_LIMIT))
+  const maxAge = Math.max(0, Math.floor(Math.min(age, MAX_AGE_LIMIT)))
   // A deletion carries the epoch as Expires, like Django, so every browser drops it at once.
   const expires = httpDate(maxAge > 0 ? config.policy.now() + maxAge * 1000 : 0)
   return `${name}=${encodeURIComponent(value)}; Max-Age=${maxAge}${before}; Expires=${expires}${after}`

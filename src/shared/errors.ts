@@ -15,6 +15,7 @@ export type BackwardErrorCode =
   | 'UNSAFE_REDIRECT'
   | 'CLEARED'
   | 'NOT_PERSISTED'
+  | 'LOAD_FAILED'
 
 /**
  * The one error class backward throws. Messages start with `[backward]`, say what to do, and never

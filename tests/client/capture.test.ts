@@ -480,6 +480,46 @@ describe('security', () => {
     expect(await bw.pending()).toEqual([])
   })
 
+  it('a logout in another tab that runs while this tab is writing its action still wins (the check comes after the write)', async () => {
+    // This tab's write of the action is held until the other tab's clear() has finished entirely:
+    // a check made before the write would have seen no logout, and the action would outlive it.
+    const inner = idbStorage()
+    await inner.clear()
+    let releaseWrite!: () => void
+    const writeGate = new Promise<void>((resolve) => (releaseWrite = resolve))
+    let writing!: () => void
+    const writeStarted = new Promise<void>((resolve) => (writing = resolve))
+    const storage: BackwardStorage = {
+      ...inner,
+      set: async (key, value) => {
+        if ((value as { version?: number })?.version === 1) {
+          writing()
+          await writeGate
+        }
+        return inner.set(key, value)
+      },
+    }
+    await inner.set('user', USER_A)
+    const { bw, events } = await page({ storage, fetch: async () => loginRequiredResponse(), onLoginRequired: () => {} })
+    await new Promise((resolve) => setTimeout(resolve, 2))
+    const out = bw.fetch('/api/x', { method: 'POST', body: 'x' }).catch((e: unknown) => e)
+    await writeStarted
+    const other = createBackward({ location: fakeLocation(), document: cookieJar(), storage: inner, fetch: async () => new Response('ok') })
+    await other.clear()
+    releaseWrite()
+    expect(((await out) as { code?: string }).code).toBe('CLEARED')
+    expect(names(events)).toEqual(['error'])
+    expect(await bw.pending()).toEqual([])
+  })
+
+  it('a logout stamp from a clock that later went back does not refuse every save', async () => {
+    let t = 1_000_000
+    const { bw, storage } = await page({ now: () => t, fetch: async () => loginRequiredResponse(), onLoginRequired: () => {} })
+    await storage.set('cleared', t + 3_600_000) // written an hour "ahead", before the clock was set back
+    await bw.fetch('/api/x', { method: 'POST' })
+    expect((await bw.pending()).map((a) => a.url)).toEqual([`${ORIGIN}/api/x`])
+  })
+
   it('a request made after a logout in another tab is saved as usual', async () => {
     const { bw, storage } = await page({ fetch: async () => loginRequiredResponse(), onLoginRequired: () => {} })
     const other = createBackward({ location: fakeLocation(), document: cookieJar(), storage, fetch: async () => new Response('ok') })
