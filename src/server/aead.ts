@@ -5,6 +5,7 @@
  * queued as jobs; runtimes without it (Workers, Deno) use WebCrypto.
  */
 import { concatBytes } from './bytes.ts'
+import { nodeCrypto, type NodeCrypto } from './node-crypto.ts'
 
 const IV_BYTES = 12
 const TAG_BYTES = 16
@@ -17,24 +18,8 @@ export interface Aead {
   open(sealed: Uint8Array): Promise<Uint8Array | null>
 }
 
-interface NodeCipher {
-  setAAD(aad: Uint8Array): void
-  update(data: Uint8Array): Uint8Array
-  final(): Uint8Array
-}
-interface NodeCryptoAead {
-  hkdfSync(digest: 'sha256', ikm: string, salt: Uint8Array, info: string, length: number): ArrayBuffer
-  randomBytes(size: number): Uint8Array
-  createCipheriv(algorithm: 'aes-256-gcm', key: Uint8Array, iv: Uint8Array): NodeCipher & { getAuthTag(): Uint8Array }
-  createDecipheriv(algorithm: 'aes-256-gcm', key: Uint8Array, iv: Uint8Array): NodeCipher & { setAuthTag(tag: Uint8Array): void }
-}
-
-function nodeCrypto(): NodeCryptoAead | undefined {
-  return (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:crypto') as NodeCryptoAead | undefined
-}
-
 /** The Node path. Keys derived once, here. */
-export function nodeAead(secrets: readonly string[], node: NodeCryptoAead): Aead {
+export function nodeAead(secrets: readonly string[], node: NodeCrypto): Aead {
   const keys = secrets.map((secret) => new Uint8Array(node.hkdfSync('sha256', secret, new Uint8Array(0), INFO, 32)))
   return {
     async seal(plain) {
@@ -96,6 +81,5 @@ async function deriveKey(secret: string): Promise<CryptoKey> {
 
 /** The fastest AEAD this runtime has. */
 export function createAead(secrets: readonly string[]): Aead {
-  const node = nodeCrypto()
-  return node !== undefined ? nodeAead(secrets, node) : webAead(secrets)
+  return nodeCrypto !== undefined ? nodeAead(secrets, nodeCrypto) : webAead(secrets)
 }

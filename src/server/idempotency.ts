@@ -5,6 +5,7 @@ import { getUserId } from './auth.ts'
 import { fromBase64Url, toBase64Url } from './base64url.ts'
 import { concatBytes } from './bytes.ts'
 import { hashKey } from './ids.ts'
+import { nodeCrypto } from './node-crypto.ts'
 import { logStoreError, problem, storeUnavailable } from './problem.ts'
 import type { SessionData, SessionStore } from './store.ts'
 
@@ -135,10 +136,11 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
     }
     const owner = await ownerOf(c, scope)
     if (owner === null) return next()
-    const fp = await fingerprint(c.req)
+    const url = new URL(c.req.url)
+    const fp = await fingerprint(c.req, url)
     let storeKey: string
     try {
-      storeKey = await hashKey(JSON.stringify([owner, c.req.method, new URL(c.req.url).pathname, key]), 'idempotency')
+      storeKey = await hashKey(JSON.stringify([owner, c.req.method, url.pathname, key]), 'idempotency')
       // The lock lives as long as an answer would: if the answer is never written, repeats get 409
       // until then instead of a second run (at most once beats availability).
       if (!(await store.create(storeKey, { v: RECORD_VERSION, state: 'running', fp } satisfies Running, Date.now() + ttlMs))) {
@@ -204,14 +206,13 @@ async function ownerOf(c: Context, scope: IdempotencyOptions['scope']): Promise<
  * FormData gets a new random boundary, and the SDK rebuilds its FormData on every replay. The body is
  * read from a clone, so a handler that streams `c.req.raw.body` still can.
  */
-async function fingerprint(req: HonoRequest): Promise<string> {
-  const url = new URL(req.url)
+async function fingerprint(req: HonoRequest, url: URL): Promise<string> {
   const parts: Uint8Array[] = [encoder.encode(`${req.method} ${url.pathname}${url.search}\n`)]
   const type = req.header('content-type') ?? ''
   const multipart = MULTIPART.test(type)
   const length = req.header('content-length')
   const raw = req.raw
-  const cached = Object.keys(req.bodyCache).length > 0
+  const cached = firstCached(req) !== undefined
   if ((raw.bodyUsed || raw.body?.locked === true) && !cached) {
     // Read straight off c.req.raw, not through c.req.json() and kin (which Hono keeps): the bytes are
     // gone, so there is nothing to fingerprint, and the handler could not read them either.
@@ -300,16 +301,7 @@ function firstCached(req: HonoRequest): string | undefined {
   return undefined
 }
 
-type NodeHash = { update(data: Uint8Array): NodeHash; digest(): Uint8Array }
-/**
- * Node's synchronous SHA-256 where there is one (as in ids.ts): WebCrypto's `digest` is queued as a job
- * in Node and costs more than the rest of a keyed request. Other runtimes use WebCrypto.
- */
-const nodeCrypto = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:crypto') as
-  | { createHash(algorithm: 'sha256'): NodeHash }
-  | undefined
-
-/** SHA-256 of the parts run together, base64url. */
+/** SHA-256 of the parts run together, base64url (Node's synchronous hash where there is one). */
 async function sha256(parts: Uint8Array[]): Promise<string> {
   if (nodeCrypto !== undefined) {
     const hash = nodeCrypto.createHash('sha256')

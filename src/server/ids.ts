@@ -1,4 +1,5 @@
 import { toBase64Url } from './base64url.ts'
+import { nodeCrypto } from './node-crypto.ts'
 
 /**
  * Session ids: 256 bits from the platform CSPRNG, base64url, 43 characters. 43 characters carry 258
@@ -28,15 +29,8 @@ export function isSessionId(value: unknown): value is string {
 }
 
 /**
- * Node's synchronous hash, when the runtime has it. WebCrypto's `digest` is asynchronous and, in Node,
- * is queued as a job on every call: on a hot path that costs more than the rest of the session work.
- * Other runtimes (Workers, Deno) fall back to WebCrypto.
- */
-type NodeCrypto = { createHash(algorithm: 'sha256'): { update(data: string): { digest(encoding: 'hex'): string } } }
-const nodeCrypto = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined
-
-/**
- * The store key for an id: hex SHA-256 of `namespace:id`. Stores only ever see this digest.
+ * The store key for an id: hex SHA-256 of `namespace:id` (Node's synchronous hash where there is
+ * one). Stores only ever see this digest.
  * @example
  * await hashKey(id) // '3f7a…' (64 hex characters)
  */

@@ -70,6 +70,8 @@ export function loginRequired(options: LoginRequiredOptions = {}): MiddlewareHan
     const session = c.get('session')
     if (session === undefined) throw new BackwardError('CONFIG', '[backward] loginRequired() needs session() earlier in the chain: app.use(session({ store })).')
     const handle = sessionHandle(session)
+    const config = sessionConfig(session)
+    const cookieSessions = isCookieStore(config.store)
     let destination: string | null
     let actionCookieLine: string | null = null
     if (facts.method === 'GET' || facts.method === 'HEAD') {
@@ -79,15 +81,15 @@ export function loginRequired(options: LoginRequiredOptions = {}): MiddlewareHan
       destination = sameOriginReferer(facts)
       if (recordForms && facts.method === 'POST' && isProvenSameOrigin(facts, trustedOrigins)) {
         const contentType = c.req.header('Content-Type') ?? ''
-        const cap = isCookieStore(sessionConfig(session).store) ? Math.min(maxRecordBytes, 2048) : maxRecordBytes
+        const cap = cookieSessions ? Math.min(maxRecordBytes, 2048) : maxRecordBytes
         const bytes = formEnctype(contentType) === null ? null : await readLimited(c.req.raw, cap)
         // The query is part of the action (`/transfer?acct=123`); the replay keeps it on this origin.
-        const action = bytes === null ? null : await recordForm(pathAndQuery(facts.url), contentType, bytes, sessionConfig(session).policy.now())
+        const action = bytes === null ? null : await recordForm(pathAndQuery(facts.url), contentType, bytes, config.policy.now())
         if (action !== null) {
           // Bind the record to this browser (see ACTION_COOKIE): the session keeps only the nonce's hash.
           const nonce = newSessionId()
           handle.setInternal(ACTION_KEY, { ...action, nonce: await nonceHash(nonce) })
-          actionCookieLine = actionCookie(nonce, isSecureRequest(sessionConfig(session).cookie.secure, facts.url))
+          actionCookieLine = actionCookie(nonce, isSecureRequest(config.cookie.secure, facts.url))
         }
       }
     }
@@ -96,12 +98,15 @@ export function loginRequired(options: LoginRequiredOptions = {}): MiddlewareHan
     // body of `"` or `%01`): anonymous input must not make the commit a COOKIE_TOO_LARGE 500. What does
     // not fit is not kept, as for a cross-site post; nothing is logged (the input is anyone's). The seal
     // runs only when something long was written: a record, or a destination beyond any ordinary URL.
-    if (isCookieStore(sessionConfig(session).store) && (actionCookieLine !== null || (destination?.length ?? 0) > 1024)) {
-      if (actionCookieLine !== null && !(await fitsInCookie(session, LOGIN_HEADROOM))) {
+    // The record goes first; the destination only if the session still does not fit without it.
+    if (cookieSessions && (actionCookieLine !== null || (destination?.length ?? 0) > 1024) && !(await fitsInCookie(session, LOGIN_HEADROOM))) {
+      let dropDestination = true
+      if (actionCookieLine !== null) {
         handle.deleteInternal(ACTION_KEY)
         actionCookieLine = null
+        dropDestination = !(await fitsInCookie(session, LOGIN_HEADROOM))
       }
-      if (destination !== null && !(await fitsInCookie(session, LOGIN_HEADROOM))) {
+      if (dropDestination && destination !== null) {
         handle.deleteInternal(NEXT_KEY)
         destination = null
       }

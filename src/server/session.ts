@@ -178,7 +178,7 @@ function settle(options: SessionOptions): SessionConfig {
     ...(c.domain !== undefined ? { domain: c.domain } : {}),
     ...(c.secure !== undefined ? { secure: c.secure } : {}),
   } as SessionConfig['cookie']
-  checkCookie(cookie)
+  const attributes = checkCookie(cookie)
   const store = options.store
   if (!isCookieStore(store)) {
     for (const method of ['load', 'create', 'update', 'delete'] as const) {
@@ -188,8 +188,7 @@ function settle(options: SessionOptions): SessionConfig {
   return {
     store,
     cookie,
-    // A fixed `secure` applies over http too; only "undefined" follows the request's scheme.
-    attributes: { http: cookieAttributes(cookie, cookie.secure ?? false), https: cookieAttributes(cookie, cookie.secure ?? true) },
+    attributes,
     policy: { maxAge, expireAtBrowserClose: options.expireAtBrowserClose ?? false, now: options.now ?? Date.now, guardReserved: true },
     saveEveryRequest: options.saveEveryRequest ?? false,
     onStoreError: options.onStoreError ?? logStoreError('session()'),
@@ -197,11 +196,12 @@ function settle(options: SessionOptions): SessionConfig {
 }
 
 /**
- * Every cookie rule that could fail on a request is checked here, at start-up. `secure: undefined`
- * means "Secure on https only", so whatever needs Secure on every request must say `secure: true`.
+ * Every cookie rule that could fail on a request is checked here, at start-up, and the header's
+ * constant attributes are built. `secure: undefined` means "Secure on https only", so whatever needs
+ * Secure on every request must say `secure: true`.
  */
-function checkCookie(cookie: SessionConfig['cookie']): void {
-  const fail = (message: string) => {
+function checkCookie(cookie: SessionConfig['cookie']): SessionConfig['attributes'] {
+  const fail = (message: string): never => {
     throw new BackwardError('CONFIG', `[backward] session(): ${message}`)
   }
   const { name, path, domain, sameSite, secure } = cookie
@@ -220,21 +220,12 @@ function checkCookie(cookie: SessionConfig['cookie']): void {
     fail('cookie.domain must be a host name such as "example.com", without ";", spaces or control characters.')
   }
   if (typeof cookie.httpOnly !== 'boolean') fail('cookie.httpOnly must be true or false.')
-  // The longest header a request can need, built once over http and once over https: whatever Hono
-  // would refuse later is refused now.
-  for (const overHttps of secure === undefined ? [false, true] : [secure]) {
-    try {
-      generateCookie(name, 'x', {
-        path,
-        httpOnly: cookie.httpOnly,
-        secure: overHttps,
-        ...(domain !== undefined ? { domain } : {}),
-        ...(sameSite !== false ? { sameSite } : {}),
-        maxAge: MAX_AGE_LIMIT,
-      })
-    } catch (error) {
-      fail(`the cookie options cannot make a Set-Cookie header (${(error as Error).message}).`)
-    }
+  // The constant part of every Set-Cookie header, serialized by Hono now, over http and over https
+  // (a fixed `secure` applies to both): whatever Hono would refuse is refused at start-up.
+  try {
+    return { http: cookieAttributes(cookie, secure ?? false), https: cookieAttributes(cookie, secure ?? true) }
+  } catch (error) {
+    return fail(`the cookie options cannot make a Set-Cookie header (${(error as Error).message}).`)
   }
 }
 
