@@ -1,4 +1,4 @@
-import { BackwardError, type BackwardErrorCode } from '../shared/errors.ts'
+import { BackwardError } from '../shared/errors.ts'
 import { LOGIN_SIGNAL_COOKIE, PROBLEM_CONTENT_TYPE, parseLoginRequired } from '../shared/protocol.ts'
 import type { ReplayContext } from './replay.ts'
 import { CLEARED_KEY, USER_KEY, idbStorage, memoryStorage } from './storage.ts'
@@ -50,7 +50,8 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
   // bw.fetch promises waiting for an in-page login, by action id: the 401, then the replay's answer.
   const waiting = new Map<string, Response>()
   let storage: BackwardStorage = options.storage ?? idbStorage()
-  let inMemory = false
+  // The queue is in memory exactly when the storage it started with was given up on.
+  const given = storage
   let last = 0
   let epoch = 0
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -75,8 +76,7 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
       if ((cause as Error)?.name == 'QuotaExceededError') return (await import('./replay.ts')).diskFull(context, op, action, cause, again)
       // A concurrent call already moved the queue to memory: run there too.
       if (used != storage) return op(storage)
-      if (inMemory) throw cause
-      inMemory = true
+      if (used != given) throw cause
       storage = memoryStorage()
       emit('error', { error: new BackwardError('STORAGE_UNAVAILABLE', 'no IndexedDB; queue in memory', { cause }) })
       return op(storage)
@@ -113,7 +113,7 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     const copy =
       input instanceof Request || body instanceof ReadableStream
         ? request.clone()
-        : typeof body == 'object' && !(body instanceof Blob || form) && new Request(request.url, init)
+        : body && typeof body == 'object' && !(body instanceof Blob || form) && new Request(request.url, init)
     const step = (async () => {
       const response = await send(request)
       const problem =
@@ -153,7 +153,7 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
         throw refuse(new BackwardError('CLEARED', 'clear() ran while sending: not saved, send it after login'), action)
       }
       emit('queued', { action })
-      return { response, info: { loginUrl: problem?.loginUrl ?? loginUrl ?? '', action, response, persisted: !inMemory } }
+      return { response, info: { loginUrl: problem?.loginUrl ?? loginUrl ?? '', action, response, persisted: storage == given } }
     })()
     inflight.add(step)
     const result = await step.finally(() => inflight.delete(step))

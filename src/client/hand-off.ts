@@ -1,4 +1,4 @@
-import { BackwardError, type BackwardErrorCode } from '../shared/errors.ts'
+import { BackwardError } from '../shared/errors.ts'
 import { DEFAULT_REDIRECT_FIELD } from '../shared/protocol.ts'
 import type { ReplayContext } from './replay.ts'
 import type { BackwardEvents, CreateBackwardOptions, LoginRequiredInfo } from './types.ts'
