@@ -1,7 +1,8 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import { getCookie, generateCookie } from 'hono/cookie'
 import { BackwardError, isBackwardError } from '../shared/errors.ts'
-import { hashKey, isSessionId } from './ids.ts'
+import { hashKey, isSessionId, newSessionId } from './ids.ts'
+import { setSuspiciousHandler, warnSuspicious, type SuspiciousHandler } from './suspicious.ts'
 import { logStoreError, problem, storeUnavailable } from './problem.ts'
 import { createSessionHandle, MAX_EXPIRY_SECONDS, type Session, type SessionHandle, type SessionPolicy } from './session-core.ts'
 import type { SessionData, SessionStore } from './store.ts'
@@ -48,6 +49,21 @@ export interface SessionOptions {
   saveEveryRequest?: boolean
   /** Called with store failures (the request gets a 503). @default console.error */
   onStoreError?: (error: unknown) => void
+  /**
+   * The server secret that keys the user tag the browser sees (an HMAC of the user id) and login()'s
+   * replay proof. At least 32 characters; with several, the first is used (list a new one first when
+   * rotating). Without one, a random secret is made per process and a warning is printed once: tags
+   * then change on every restart and differ between processes, so actions queued in a browser before
+   * a restart (or answered by another process) are refused as another user's.
+   * @default a random per-process secret
+   */
+  secret?: string | readonly string[]
+  /**
+   * Security events (planted or duplicated cookies, tampered cookies, over-limit records, cross-site
+   * replay triggers, reused Idempotency-Keys), from every backward middleware after this one.
+   * @default one console.warn line per kind per minute
+   */
+  onSuspicious?: SuspiciousHandler
   /** Clock, for tests. @default Date.now */
   now?: () => number
 }
@@ -84,6 +100,9 @@ interface SessionConfig {
   policy: SessionPolicy
   saveEveryRequest: boolean
   onStoreError: (error: unknown) => void
+  onSuspicious: SuspiciousHandler
+  /** The key of user tags and login proofs (see SessionOptions.secret). */
+  secret: string
   /** The constant tail of the Set-Cookie header (Domain, Path, HttpOnly, Secure, SameSite), over http and https. */
   attributes: { http: CookieAttributes; https: CookieAttributes }
 }
@@ -113,6 +132,7 @@ export function session(options: SessionOptions): MiddlewareHandler {
   const { store, cookie, policy } = config
 
   return async function session(c, next) {
+    setSuspiciousHandler(c, config.onSuspicious)
     const raw = getCookie(c, cookie.name)
     let handle: SessionHandle
     let loadedKey: string | null
@@ -192,7 +212,26 @@ function settle(options: SessionOptions): SessionConfig {
     policy: { maxAge, expireAtBrowserClose: options.expireAtBrowserClose ?? false, now: options.now ?? Date.now, guardReserved: true },
     saveEveryRequest: options.saveEveryRequest ?? false,
     onStoreError: options.onStoreError ?? logStoreError('session()'),
+    onSuspicious: options.onSuspicious ?? defaultSuspicious,
+    secret: settleSecret(options.secret),
   }
+}
+
+const defaultSuspicious = warnSuspicious()
+let processSecret: string | undefined
+
+/** The first secret given, checked; or this process's random one, announced once (see SessionOptions.secret). */
+function settleSecret(secret: SessionOptions['secret']): string {
+  const first = typeof secret === 'string' ? secret : Array.isArray(secret) ? secret[0] : secret
+  if (secret !== undefined && (typeof first !== 'string' || first.length < 32)) {
+    throw new BackwardError('CONFIG', '[backward] session(): secret must be a string of at least 32 characters (use 32 random bytes, base64), or a non-empty list of them.')
+  }
+  if (first !== undefined) return first
+  if (processSecret === undefined) {
+    processSecret = newSessionId()
+    console.warn('[backward] session(): no secret given, so a random one is used for this process. User tags and login proofs then change on every restart and differ between processes: actions queued in a browser before a restart, or confirmed by another process, are refused as another user\'s. Pass session({ secret: process.env.BACKWARD_SECRET }) with 32+ random characters.')
+  }
+  return processSecret
 }
 
 /**
