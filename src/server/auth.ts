@@ -1,10 +1,14 @@
 import type { Context } from 'hono'
 import { generateCookie } from 'hono/cookie'
 import { BackwardError } from '../shared/errors.ts'
-import { LOGIN_SIGNAL_COOKIE } from '../shared/protocol.ts'
-import { toBase64Url } from './base64url.ts'
-import { isSecureRequest } from './request-kind.ts'
-import { sessionConfig, sessionHandle } from './session.ts'
+import { DEFAULT_REDIRECT_FIELD, LOGIN_SIGNAL_COOKIE, LOGIN_SIGNAL_COOKIE_SECURE } from '../shared/protocol.ts'
+import { hmac } from './hmac.ts'
+import { hashKey, newSessionId } from './ids.ts'
+import { ACTION_KEY, NEXT_KEY, readRecordedAction } from './recorded-action.ts'
+import { isSecureRequest, withNext } from './request-kind.ts'
+import { cookieOnCommit, fitsInCookie, sessionConfig, sessionHandle } from './session.ts'
+import type { Session } from './session-core.ts'
+import { isCookieStore } from './stores/cookie.ts'
 
 /** Session key of the logged-in user's id (Django's `_auth_user_id`). */
 export const USER_KEY = '_auth_user_id'
@@ -17,12 +21,37 @@ export const USER_KEY = '_auth_user_id'
 export const SIGNAL_KEY = '_backward_signal'
 /** How long the login signal cookie lives: long enough for the redirect chain after a login. */
 const SIGNAL_MAX_AGE = 120
+/**
+ * Session key of login()'s one-time proof: the hash of the token its landing URL carries, and when it
+ * was made. The redirect endpoint replays a recorded post only with it (or after a same-origin POST).
+ */
+export const PROOF_KEY = '_backward_proof'
+/** Query parameter of the login proof on the landing URL. */
+export const PROOF_PARAM = 'backward_proof'
+/** Namespace of the proof's hash (see hashKey). */
+export const PROOF_NAMESPACE = 'login-proof'
+/** How long a login proof stays good: the redirect chain after a login, an SSO round trip included. */
+export const PROOF_MAX_AGE_MS = 600_000
+/** Session key noting the path of a recorded action that login() had to drop for room (cookie store). */
+export const DROPPED_KEY = '_backward_dropped'
+/** Longest `next` kept anywhere: longer is dropped, not cut (a cut URL is another URL). */
+export const MAX_NEXT_LENGTH = 2048
+/** Characters a login must keep free in a cookie session for what the redirect endpoint and the app add. */
+const LOGIN_RESERVE = 256
 
 /** A user id: a non-empty string (at most 256 characters) or a safe integer. */
 export type UserId = string | number
 
 /** Options for {@link login}. */
 export interface LoginOptions {
+  /**
+   * The page to come back to. Checked by the redirect endpoint (`isSafeRedirect`); longer than 2,048
+   * characters is dropped.
+   * @default the `next` of the login request's query, or of its same-origin Referer (the login page)
+   */
+  next?: string
+  /** Where backwardRoutes' login-redirect endpoint is mounted. @default '/backward/login/redirect' */
+  redirectTo?: string
   /**
    * `true`: a persistent cookie for the session's `maxAge`. `false`: a browser-length cookie (the
    * "Remember me" box left unticked). Unset: the session's global policy.
@@ -37,37 +66,86 @@ function assertUserId(userId: unknown): asserts userId is UserId {
 }
 
 /**
- * The opaque tag the browser SDK sees for a user: 22 base64url characters of SHA-256, never the id.
+ * The opaque tag the browser SDK sees for a user: 22 base64url characters (132 bits) of an HMAC of the
+ * id, keyed with the session's `secret`. Without the secret nobody can compute the tag of a given id,
+ * so a tag cannot be brute-forced from guessable ids (an unkeyed hash of `42` fell in seconds).
  * @example
- * await userTag(42) // 'Qm9…' (22 characters)
+ * await userTag(c, 42) // 'Qm9…' (22 characters)
  */
-export async function userTag(userId: UserId): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`backward-user:${JSON.stringify(userId)}`))
-  return toBase64Url(new Uint8Array(digest)).slice(0, 22)
+export async function userTag(c: Context, userId: UserId): Promise<string> {
+  return hmac(sessionConfig(c.var.session).secret, `backward-user:${JSON.stringify(userId)}`, 22)
 }
+
+/** Where login()'s answer sends the person when `LoginOptions.redirectTo` is not given. */
+const DEFAULT_LANDING = '/backward/login/redirect'
 
 /**
  * Logs a user in. Rotates the session id (stops session fixation) and keeps the anonymous data, so a
  * saved destination or a recorded action survives; a session that belonged to another user is
  * flushed first. (A planted anonymous session keeps its recorded action too, but the redirect route
- * replays an action only in the browser that holds its action cookie: see recorded-action.ts.) Also tells the browser SDK, through a short-lived script-readable cookie, that a
- * login happened and who it was, so it can replay its queue; the redirect endpoint sets that cookie
- * again on its own host, once (see SIGNAL_KEY).
+ * replays an action only in the browser that holds its action cookie: see recorded-action.ts.)
+ *
+ * Resolves to the URL to redirect to: the login-redirect endpoint with a one-time proof that this
+ * login happened (a third-party page cannot trigger a recorded post's replay without it) and the page
+ * to come back to (`next` of the login request's query, or of its same-origin Referer, which is the
+ * login page the person came through).
+ *
+ * It also tells the browser SDK, through a short-lived script-readable cookie set only when the session
+ * is saved, that a login happened; the redirect endpoint sets that cookie again on its own host (see SIGNAL_KEY).
  * @example
- * if (await checkPassword(form)) { await login(c, user.id, { remember: form.remember === 'on' }); return c.redirect('/backward/login/redirect') }
+ * if (await checkPassword(form)) return c.redirect(await login(c, user.id, { remember: form.remember === 'on' }), 303)
  */
-export async function login(c: Context, userId: UserId, options: LoginOptions = {}): Promise<void> {
+export async function login(c: Context, userId: UserId, options: LoginOptions = {}): Promise<string> {
   assertUserId(userId)
   const session = c.var.session
   const handle = sessionHandle(session)
+  const config = sessionConfig(session)
   const current = session.get(USER_KEY)
   if (current !== undefined && current !== userId) session.flush()
   else session.cycleKey()
   handle.setInternal(USER_KEY, userId)
-  handle.setInternal(SIGNAL_KEY, sessionConfig(session).policy.now())
-  if (options.remember === true) session.setExpiry(sessionConfig(session).policy.maxAge)
+  handle.setInternal(SIGNAL_KEY, config.policy.now())
+  const proof = newSessionId()
+  handle.setInternal(PROOF_KEY, { h: await hashKey(proof, PROOF_NAMESPACE), at: config.policy.now() })
+  // An anonymous session that only held a recorded action was given the action's short life (see
+  // loginRequired): a logged-in one goes back to the global policy unless `remember` says otherwise.
+  if (options.remember === true) session.setExpiry(config.policy.maxAge)
   else if (options.remember === false) session.setExpiry(0)
-  c.header('Set-Cookie', signalCookie(c, await userTag(userId), SIGNAL_MAX_AGE), { append: true })
+  else session.setExpiry(null)
+  if (isCookieStore(config.store)) await makeRoom(session)
+  cookieOnCommit(session, signalCookie(c, await userTag(c, userId), SIGNAL_MAX_AGE))
+  const next = options.next ?? loginNext(c)
+  const landing = `${options.redirectTo ?? DEFAULT_LANDING}`
+  return withNext(withNext(landing, PROOF_PARAM, proof), DEFAULT_REDIRECT_FIELD, next !== null && next.length <= MAX_NEXT_LENGTH ? next : null)
+}
+
+/** The `next` the login request carries: in its own query, or in its same-origin Referer's (the login page). */
+function loginNext(c: Context): string | null {
+  const own = c.req.query(DEFAULT_REDIRECT_FIELD)
+  if (own !== undefined && own !== '') return own
+  const referer = c.req.header('Referer')
+  if (referer === undefined) return null
+  try {
+    const page = new URL(referer)
+    return page.origin === new URL(c.req.url).origin ? page.searchParams.get(DEFAULT_REDIRECT_FIELD) : null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * A cookie session that the login would push past 4 KB drops the saved destination, then the recorded
+ * action (noted under DROPPED_KEY, so the redirect endpoint reports a discard), instead of failing the
+ * login with COOKIE_TOO_LARGE. Anonymous input put them there; the login itself must always succeed.
+ */
+async function makeRoom(session: Session): Promise<void> {
+  const handle = sessionHandle(session)
+  if (await fitsInCookie(session, LOGIN_RESERVE)) return
+  handle.deleteInternal(NEXT_KEY)
+  if (await fitsInCookie(session, LOGIN_RESERVE)) return
+  const action = readRecordedAction(session.get(ACTION_KEY))
+  handle.deleteInternal(ACTION_KEY)
+  if (action !== null) handle.setInternal(DROPPED_KEY, action.path.replace(/[?#].*$/s, ''))
 }
 
 /**
@@ -104,7 +182,7 @@ export async function pendingLoginSignal(c: Context): Promise<string | null> {
   // endpoint after that login) must not announce a login that is long past.
   if (typeof at !== 'number' || !(sessionConfig(c.var.session).policy.now() - at < SIGNAL_MAX_AGE * 1000)) return null
   const userId = getUserId(c)
-  return userId === null ? null : signalCookie(c, await userTag(userId), SIGNAL_MAX_AGE)
+  return userId === null ? null : signalCookie(c, await userTag(c, userId), SIGNAL_MAX_AGE)
 }
 
 /**
@@ -115,10 +193,7 @@ export async function pendingLoginSignal(c: Context): Promise<string | null> {
  */
 function signalCookie(c: Context, value: string, maxAge: number): string {
   const { cookie } = sessionConfig(c.var.session)
-  return generateCookie(LOGIN_SIGNAL_COOKIE, value, {
-    path: '/',
-    sameSite: 'Lax',
-    secure: isSecureRequest(cookie.secure, new URL(c.req.url)),
-    maxAge,
-  })
+  const secure = isSecureRequest(cookie.secure, new URL(c.req.url))
+  // `__Host-` on https: Secure, Path=/ and no Domain, so a sibling subdomain cannot plant one.
+  return generateCookie(secure ? LOGIN_SIGNAL_COOKIE_SECURE : LOGIN_SIGNAL_COOKIE, value, { path: '/', sameSite: 'Lax', secure, maxAge })
 }

@@ -22,6 +22,7 @@ export interface NodeCipher {
 
 export interface NodeCrypto {
   createHash(algorithm: 'sha256'): NodeHash
+  createHmac(algorithm: 'sha256', key: string): NodeHash
   hkdfSync(digest: 'sha256', ikm: string, salt: Uint8Array, info: string, length: number): ArrayBuffer
   randomBytes(size: number): Uint8Array
   createCipheriv(algorithm: 'aes-256-gcm', key: Uint8Array, iv: Uint8Array): NodeCipher & { getAuthTag(): Uint8Array }

@@ -3,12 +3,14 @@ import { getCookie } from 'hono/cookie'
 import { BackwardError, isBackwardError } from '../shared/errors.ts'
 import { DEFAULT_REDIRECT_FIELD, IDEMPOTENCY_HEADER, REPLAY_OUTCOME, REPLAY_OUTCOME_PARAM } from '../shared/protocol.ts'
 import { isSafeRedirect } from '../shared/safe-redirect.ts'
-import { SIGNAL_KEY, getUserId, pendingLoginSignal } from './auth.ts'
-import { hashKey } from './ids.ts'
+import { DROPPED_KEY, MAX_NEXT_LENGTH, PROOF_KEY, PROOF_MAX_AGE_MS, PROOF_NAMESPACE, PROOF_PARAM, SIGNAL_KEY, getUserId, pendingLoginSignal, userTag } from './auth.ts'
+import { sameString } from './hmac.ts'
+import { reportSuspicious } from './suspicious.ts'
+import { hashKey, isSessionId, newSessionId } from './ids.ts'
 import { logStoreError, storeUnavailable } from './problem.ts'
-import { ACTION_KEY, NEXT_KEY, actionCookie, actionCookieName, nonceHash, readRecordedAction, replayBody, type RecordedAction } from './recorded-action.ts'
-import { assertLocalPath, isSecureRequest, withNext } from './request-kind.ts'
-import { handOverSession, saveSessionNow, sessionConfig, sessionHandle } from './session.ts'
+import { ACTION_KEY, NEXT_KEY, actionCookie, actionCookieName, nonceHash, readLimited, readRecordedAction, replayBody, type RecordedAction } from './recorded-action.ts'
+import { assertLocalPath, isProvenSameOrigin, isSecureRequest, withNext } from './request-kind.ts'
+import { handOverSession, saveSessionNow, sessionConfig, sessionCookieName, sessionHandle } from './session.ts'
 import type { Session } from './session-core.ts'
 import type { SessionStore } from './store.ts'
 import { isCookieStore, type CookieSessionStore } from './stores/cookie.ts'
@@ -22,10 +24,11 @@ export interface FetchApp {
  * Why a recorded action did not go through. `failed`: the replayed handler threw or answered 4xx/5xx.
  * `unavailable`: the server cannot replay at all (cookieStore without replayStore). `unbound`: this
  * browser does not hold the action cookie the record was made with (cookies cleared, another browser,
- * a planted session). `expired`: older than `actionTtl`. The last two are not replayed (status null) and
- * land with `?backward_replay=discarded`; the first two with `failed`.
+ * a planted session). `expired`: older than `actionTtl`. `too-large`: a cookie session that login()
+ * had to make room in (4 KB). The last three are not replayed (status null) and land with
+ * `?backward_replay=discarded`; the first two with `failed`.
  */
-export type ReplayFailureReason = 'failed' | 'unavailable' | 'unbound' | 'expired'
+export type ReplayFailureReason = 'failed' | 'unavailable' | 'unbound' | 'expired' | 'too-large'
 
 /** What `onReplayError` is told: the route, the reason and the status, never the body or the form. */
 export interface ReplayFailure {
@@ -85,8 +88,8 @@ const CLAIM_MARGIN_MS = 5 * 60_000
 function logReplayError({ method, path, reason, status, error }: ReplayFailure): void {
   // A CONFIG message is ours and safe to print; anything else might carry data, so only the route and status.
   if (isBackwardError(error, 'CONFIG')) console.error(error.message)
-  else if (reason === 'expired' || reason === 'unbound') {
-    const why = reason === 'expired' ? 'it was older than actionTtl' : 'this browser did not hold its action cookie'
+  else if (reason === 'expired' || reason === 'unbound' || reason === 'too-large') {
+    const why = reason === 'expired' ? 'it was older than actionTtl' : reason === 'unbound' ? 'this browser did not hold its action cookie' : 'the cookie session had no room for it at login'
     console.warn(`[backward] backwardRoutes(): a recorded ${method} ${path} was discarded, not replayed, because ${why}; the person landed with ?${REPLAY_OUTCOME_PARAM}=${REPLAY_OUTCOME.discarded}.`)
   } else console.error(`[backward] backwardRoutes(): the replayed ${method} ${path} ${status === null ? 'threw' : `answered ${status}`}; the person landed with ?${REPLAY_OUTCOME_PARAM}=${REPLAY_OUTCOME.failed}. Check that handler.`)
 }
@@ -130,10 +133,31 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
   }
   const routes = new Hono()
 
-  routes.get('/login/redirect', async function loginRedirect(c) {
+  // The user the browser SDK must confirm before it replays (it never trusts the login signal alone):
+  // the keyed tag of the logged-in user, or null. Same-origin reads only: no CORS headers are sent.
+  routes.get('/user', async function currentUser(c) {
+    const session = c.get('session')
+    if (session === undefined) throw new BackwardError('CONFIG', '[backward] backwardRoutes() needs session() earlier in the chain: app.use(session({ store })).')
+    const userId = (await isAuthenticated(c)) ? getUserId(c) : null
+    const res = c.json({ user: userId === null ? null : await userTag(c, userId) })
+    res.headers.set('Cache-Control', 'no-store')
+    res.headers.set('Vary', 'Cookie')
+    return res
+  })
+
+  routes.get('/login/redirect', (c) => land(c, 'GET'))
+  // The "Continue" form of the confirmation page: a same-origin POST with its one-time token.
+  routes.post('/login/redirect', (c) => land(c, 'POST'))
+
+  /**
+   * The landing after a login. A recorded post is replayed only with proof that this request follows
+   * the login: login()'s one-time token in the query, or the confirmation page's same-origin POST.
+   * Anything else (a third-party page's link or image to this GET) gets the confirmation page.
+   */
+  async function land(c: Context, method: 'GET' | 'POST'): Promise<Response> {
     const url = new URL(c.req.url)
     const safe = (candidate: unknown): candidate is string =>
-      typeof candidate === 'string' && isSafeRedirect(candidate, { allowedHosts: [url.host, ...extraHosts], requireHttps: url.protocol === 'https:' })
+      typeof candidate === 'string' && candidate.length <= MAX_NEXT_LENGTH && isSafeRedirect(candidate, { allowedHosts: [url.host, ...extraHosts], requireHttps: url.protocol === 'https:' })
     const queryNext = c.req.query(field)
 
     if (!(await isAuthenticated(c))) return redirect(c, withNext(loginUrl, field, safe(queryNext) ? queryNext : null))
@@ -155,9 +179,7 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
     const forget = () => {
       if (forgotten) return
       forgotten = true
-      handle.deleteInternal(ACTION_KEY)
-      handle.deleteInternal(NEXT_KEY)
-      handle.deleteInternal(SIGNAL_KEY)
+      for (const key of [ACTION_KEY, NEXT_KEY, SIGNAL_KEY, PROOF_KEY, CONFIRM_KEY, DROPPED_KEY]) handle.deleteInternal(key)
     }
 
     let landing: string | null = null
@@ -165,6 +187,18 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
     const cookies: string[] = []
     let innerSetNonce = false
     const discard = action === null || options.app === undefined ? null : await discardReason(action, nonce, config.policy.now(), actionTtlMs)
+    if (action !== null && discard === null && options.app !== undefined && !(await proven(c, method, session))) {
+      // Not forgotten: the person's own "Continue" replays it. Nothing else changes on this visit.
+      forgotten = true
+      const site = c.req.header('Sec-Fetch-Site') ?? 'unknown'
+      reportSuspicious(c, 'cross-site-trigger', `the login-redirect endpoint was reached by ${method} without login()'s proof (Sec-Fetch-Site: ${site}) while a recorded post waited; a confirmation page was shown instead of replaying it`)
+      return confirmationPage(c, session, queryNext !== undefined && safe(queryNext) ? queryNext : null, field)
+    }
+    const dropped = session.get(DROPPED_KEY)
+    if (typeof dropped === 'string') {
+      outcome = REPLAY_OUTCOME.discarded
+      report({ method: 'POST', path: dropped, reason: 'too-large', status: null })
+    }
     if (action !== null && discard !== null) {
       outcome = REPLAY_OUTCOME.discarded
       report({ method: 'POST', path: pathOf(action), reason: discard, status: null })
@@ -203,7 +237,7 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
         let res: Response | null = null
         let thrown: unknown
         try {
-          res = await replay(options.app, c, action, rebuildCookies(c.req.header('Cookie'), config.cookie.name, actionCookieName(secure), innerCookie))
+          res = await replay(options.app, c, action, rebuildCookies(c.req.header('Cookie'), sessionCookieName(config, c.req.url), actionCookieName(secure), innerCookie))
         } catch (error) {
           thrown = error
         }
@@ -211,7 +245,7 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
           outcome = REPLAY_OUTCOME.failed
           report({ method: 'POST', path: pathOf(action), reason: 'failed', status: res?.status ?? null, ...(res === null ? { error: thrown } : {}) })
         }
-        const inner = res === null ? { sessionLine: null, setNonce: false } : splitInnerCookies(res, config.cookie.name, actionCookieName(secure), cookies)
+        const inner = res === null ? { sessionLine: null, setNonce: false } : splitInnerCookies(res, sessionCookieName(config, c.req.url), actionCookieName(secure), cookies)
         innerSetNonce = inner.setNonce
         if (!isCookieStore(config.store)) {
           // The inner request owns the session now (it may have rotated or deleted the id): this request
@@ -237,9 +271,63 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
       if (signal !== null) res.headers.append('Set-Cookie', signal)
       return res
     }
-  })
+  }
 
   return routes
+}
+
+/** Session key of the confirmation page's one-time token (its hash and when it was made). */
+const CONFIRM_KEY = '_backward_confirm'
+const CONFIRM_FIELD = 'backward_confirm'
+
+/**
+ * Whether this landing follows the login: GET with login()'s one-time token (`?backward_proof=`), or
+ * POST from this origin with the confirmation page's token. A token is compared by its hash, in
+ * constant time, and is good for PROOF_MAX_AGE_MS.
+ */
+async function proven(c: Context, method: 'GET' | 'POST', session: Session): Promise<boolean> {
+  const now = sessionConfig(session).policy.now()
+  const matches = async (token: unknown, stored: unknown): Promise<boolean> => {
+    if (typeof token !== 'string' || !isSessionId(token) || typeof stored !== 'object' || stored === null) return false
+    const { h, at } = stored as { h?: unknown; at?: unknown }
+    if (typeof h !== 'string' || typeof at !== 'number' || !(now - at < PROOF_MAX_AGE_MS && now - at >= -60_000)) return false
+    return sameString(await hashKey(token, PROOF_NAMESPACE), h)
+  }
+  if (method === 'GET') return matches(c.req.query(PROOF_PARAM), session.get(PROOF_KEY))
+  const facts = { method, url: new URL(c.req.url), headers: c.req.raw.headers }
+  if (!isProvenSameOrigin(facts)) return false
+  let token: unknown
+  try {
+    const body = await readLimited(c.req.raw, 4096)
+    token = body === null ? null : new URLSearchParams(new TextDecoder().decode(body)).get(CONFIRM_FIELD)
+  } catch {
+    return false
+  }
+  return matches(token, session.get(CONFIRM_KEY))
+}
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (ch) => HTML_ESCAPES[ch]!)
+
+/**
+ * The page a landing without proof gets while a recorded post waits: it asks the person to continue,
+ * through a same-origin POST carrying a one-time token (CSRF-protected), and cannot be framed
+ * (clickjacking) or leak its URL.
+ */
+async function confirmationPage(c: Context, session: Session, next: string | null, field: string): Promise<Response> {
+  const token = newSessionId()
+  sessionHandle(session).setInternal(CONFIRM_KEY, { h: await hashKey(token, PROOF_NAMESPACE), at: sessionConfig(session).policy.now() })
+  const action = withNext(c.req.path, field, next)
+  const html = `<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>Continue</title>
+<main style="font:16px system-ui;max-width:32rem;margin:4rem auto"><h1>Finish what you started?</h1>
+<p>You were doing something on this site when you were asked to log in. Continue to complete it, or cancel to leave it undone.</p>
+<form method="post" action="${escapeHtml(action)}"><input type="hidden" name="${CONFIRM_FIELD}" value="${token}"><button type="submit">Continue</button> <a href="/">Cancel</a></form></main>`
+  return c.html(html, 200, {
+    'Cache-Control': 'no-store',
+    'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    'X-Frame-Options': 'DENY',
+    'Referrer-Policy': 'same-origin',
+  })
 }
 
 /** Why a record must not be replayed, or null when it is young enough and made in this browser (the action cookie's hash matches the record's). */

@@ -2,7 +2,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import { getCookie, generateCookie } from 'hono/cookie'
 import { BackwardError, isBackwardError } from '../shared/errors.ts'
 import { hashKey, isSessionId, newSessionId } from './ids.ts'
-import { setSuspiciousHandler, warnSuspicious, type SuspiciousHandler } from './suspicious.ts'
+import { reportSuspicious, setSuspiciousHandler, warnSuspicious, type SuspiciousHandler } from './suspicious.ts'
 import { logStoreError, problem, storeUnavailable } from './problem.ts'
 import { createSessionHandle, MAX_EXPIRY_SECONDS, type Session, type SessionHandle, type SessionPolicy } from './session-core.ts'
 import type { SessionData, SessionStore } from './store.ts'
@@ -59,6 +59,13 @@ export interface SessionOptions {
    */
   secret?: string | readonly string[]
   /**
+   * Largest session, encoded as JSON, that a server-side store is asked to save. A bigger one fails
+   * with SESSION_TOO_LARGE (a 500 naming the cause) instead of slowing every later request that
+   * loads it. cookieStore keeps its own 4 KB rule (COOKIE_TOO_LARGE).
+   * @default 262144 (256 KiB)
+   */
+  maxSessionBytes?: number
+  /**
    * Security events (planted or duplicated cookies, tampered cookies, over-limit records, cross-site
    * replay triggers, reused Idempotency-Keys), from every backward middleware after this one.
    * @default one console.warn line per kind per minute
@@ -86,6 +93,8 @@ interface Internals {
   loadedKey: string | null
   /** Set by handOverSession: this request's session was passed to an inner request, which owns it now. */
   handedOver: { line: string | null } | null
+  /** Set-Cookie lines sent only when the session was saved (cookieOnCommit), such as the login signal. */
+  afterCommit: string[] | null
 }
 const internalsOf = (session: Session): Internals | undefined => (session as { [INTERNALS]?: Internals })[INTERNALS]
 
@@ -101,6 +110,10 @@ interface SessionConfig {
   saveEveryRequest: boolean
   onStoreError: (error: unknown) => void
   onSuspicious: SuspiciousHandler
+  /** The name on secure requests when it differs (`__Host-` + the default name), else null. See sessionCookieName. */
+  hostName: string | null
+  /** Largest encoded session a server-side store is asked to save (SessionOptions.maxSessionBytes). */
+  maxSessionBytes: number
   /** The key of user tags and login proofs (see SessionOptions.secret). */
   secret: string
   /** The constant tail of the Set-Cookie header (Domain, Path, HttpOnly, Secure, SameSite), over http and https. */
@@ -133,19 +146,22 @@ export function session(options: SessionOptions): MiddlewareHandler {
 
   return async function session(c, next) {
     setSuspiciousHandler(c, config.onSuspicious)
-    const raw = getCookie(c, cookie.name)
+    const name = sessionCookieName(config, c.req.url)
+    const raw = getCookie(c, name)
+    if (raw !== undefined) checkCookieHeader(c, name, raw, store)
     let handle: SessionHandle
     let loadedKey: string | null
     try {
       // `Vary: Cookie` is set as soon as the handler reads the session, before its response exists:
       // a header added to a finished response costs far more (the server adapter re-encodes it).
       const vary = () => c.finalized || c.header('Vary', 'Cookie', { append: true })
-      ;({ handle, loadedKey } = await open(store, raw, policy, vary))
+      ;({ handle, loadedKey } = await open(store, raw, policy, vary, () => reportSuspicious(c, 'tampered-cookie', 'a session cookie that backward did not issue (or no secret opens) was ignored; a fresh session was used')))
+
     } catch (error) {
       if (!isOutage(error)) throw error
       return storeUnavailable(c, error, config.onStoreError)
     }
-    const internals: Internals = { handle, config, loadedKey, handedOver: null }
+    const internals: Internals = { handle, config, loadedKey, handedOver: null, afterCommit: null }
     ;(handle.session as { [INTERNALS]?: Internals })[INTERNALS] = internals
     c.set('session', handle.session)
 
@@ -154,6 +170,8 @@ export function session(options: SessionOptions): MiddlewareHandler {
     try {
       if (internals.handedOver !== null) commitHandedOver(c, handle, raw, config, internals.handedOver.line)
       else await commit(c, handle, raw, config)
+      // Only a saved session may announce itself (the login signal): a failed commit sends none.
+      if (internals.afterCommit !== null && c.res.status < 500) for (const line of internals.afterCommit) c.res.headers.append('Set-Cookie', line)
     } catch (error) {
       if (isBackwardError(error, 'SESSION_INTERRUPTED')) {
         c.res = problem(400, 'urn:backward:session-interrupted', 'Session interrupted', {
@@ -165,6 +183,7 @@ export function session(options: SessionOptions): MiddlewareHandler {
         storeUnavailable(c, error, config.onStoreError)
         return
       }
+      if (isBackwardError(error, 'SESSION_TOO_LARGE')) reportSuspicious(c, 'oversized-session', error.message.replace('[backward] ', ''))
       throw error
     }
   }
@@ -188,6 +207,10 @@ function settle(options: SessionOptions): SessionConfig {
   const maxAge = options.maxAge ?? 1_209_600
   if (!Number.isInteger(maxAge) || maxAge <= 0 || maxAge > MAX_AGE_LIMIT) {
     throw new BackwardError('CONFIG', `[backward] session(): maxAge must be a whole number of seconds between 1 and ${MAX_AGE_LIMIT} (400 days).`)
+  }
+  const maxSessionBytes = options.maxSessionBytes ?? 262_144
+  if (!Number.isInteger(maxSessionBytes) || maxSessionBytes < 1024) {
+    throw new BackwardError('CONFIG', '[backward] session(): maxSessionBytes must be a whole number of bytes, at least 1024.')
   }
   const c = options.cookie ?? {}
   const cookie = {
@@ -214,6 +237,8 @@ function settle(options: SessionOptions): SessionConfig {
     onStoreError: options.onStoreError ?? logStoreError('session()'),
     onSuspicious: options.onSuspicious ?? defaultSuspicious,
     secret: settleSecret(options.secret),
+    hostName: c.name === undefined && cookie.path === '/' && cookie.domain === undefined && cookie.secure !== false ? `__Host-${cookie.name}` : null,
+    maxSessionBytes,
   }
 }
 
@@ -268,13 +293,16 @@ function checkCookie(cookie: SessionConfig['cookie']): SessionConfig['attributes
   }
 }
 
-async function open(store: SessionStore | CookieSessionStore, raw: string | undefined, policy: SessionPolicy, onFirstAccess: () => void): Promise<{ handle: SessionHandle; loadedKey: string | null }> {
+async function open(store: SessionStore | CookieSessionStore, raw: string | undefined, policy: SessionPolicy, onFirstAccess: () => void, onForged: () => void): Promise<{ handle: SessionHandle; loadedKey: string | null }> {
   if (isCookieStore(store)) {
-    const data = raw === undefined ? null : await store.unseal(raw)
+    const data = raw === undefined ? null : await store.unseal(raw, onForged)
     return { handle: createSessionHandle(null, data, policy, onFirstAccess), loadedKey: null }
   }
   // A value that is not shaped like our ids is never looked up: nothing hostile reaches the store.
-  if (!isSessionId(raw)) return { handle: createSessionHandle(null, null, policy, onFirstAccess), loadedKey: null }
+  if (!isSessionId(raw)) {
+    if (raw !== undefined) onForged()
+    return { handle: createSessionHandle(null, null, policy, onFirstAccess), loadedKey: null }
+  }
   const loadedKey = await hashKey(raw)
   const data = await store.load(loadedKey)
   return { handle: createSessionHandle(raw, data, policy, onFirstAccess), loadedKey }
@@ -328,7 +356,7 @@ async function commit(c: Context, handle: SessionHandle, incomingId: string | un
       // The header is built before the store is written, so a header failure cannot orphan a record.
       header = cookieHeader(c, config, handle.stored ? s.key! : handle.ensureId(), cookieAge)
       await retire()
-      await save(store, handle, expiresAt)
+      await save(store, handle, expiresAt, config.maxSessionBytes)
     }
   } else if (handle.stored && s.key !== null && s.key !== incomingId) {
     header = cookieHeader(c, config, s.key, cookieAge) // saved mid-request under a new id (saveSessionNow): the browser still needs it
@@ -343,8 +371,9 @@ async function commit(c: Context, handle: SessionHandle, incomingId: string | un
   writeHeaders(c, header, true, true)
 }
 
-async function save(store: SessionStore, handle: SessionHandle, expiresAt: number): Promise<string> {
+async function save(store: SessionStore, handle: SessionHandle, expiresAt: number, maxBytes: number): Promise<string> {
   const data: SessionData = handle.snapshot()
+  checkSize(data, maxBytes)
   if (handle.stored) {
     const id = handle.session.key!
     const key = await keyOf(handle.session, id)
@@ -360,6 +389,19 @@ async function save(store: SessionStore, handle: SessionHandle, expiresAt: numbe
   }
   handle.markStored()
   return id
+}
+
+/**
+ * A session over `maxBytes` encoded is refused before the store sees it. The exact UTF-8 length is
+ * counted only when the JSON's length in characters could pass the limit (a character is 1-3 bytes).
+ */
+function checkSize(data: SessionData, maxBytes: number): void {
+  const json = JSON.stringify(data)
+  if (json.length * 3 <= maxBytes) return
+  const bytes = json.length > maxBytes ? json.length : new TextEncoder().encode(json).byteLength
+  if (bytes > maxBytes) {
+    throw new BackwardError('SESSION_TOO_LARGE', `[backward] The session is ${bytes} bytes encoded; the limit is ${maxBytes} (session({ maxSessionBytes })). Keep less in it.`)
+  }
 }
 
 /**
@@ -387,7 +429,7 @@ function writeHeaders(c: Context, cookie: string | null, vary: boolean, noStore:
 
 /** Whether a sealed value makes a cookie (name, `=`, value) that browsers keep. */
 function fits(config: SessionConfig, sealed: string, reserve = 0): boolean {
-  return config.cookie.name.length + 1 + sealed.length + reserve <= MAX_COOKIE_BYTES
+  return (config.hostName ?? config.cookie.name).length + 1 + sealed.length + reserve <= MAX_COOKIE_BYTES
 }
 
 /**
@@ -440,7 +482,7 @@ export async function saveSessionNow(session: Session): Promise<void> {
   const { store } = config
   if (isCookieStore(store) || session.isEmpty()) return
   for (const id of handle.retiredIds) await store.delete(await keyOf(session, id))
-  await save(store, handle, config.policy.now() + handle.expiryAge() * 1000)
+  await save(store, handle, config.policy.now() + handle.expiryAge() * 1000, config.maxSessionBytes)
 }
 
 /**
@@ -449,7 +491,8 @@ export async function saveSessionNow(session: Session): Promise<void> {
  * that check (or by hand) must still get its cookie rather than a 503.
  */
 function cookieHeader(c: Context, config: SessionConfig, value: string, age: number | undefined): string {
-  const { name, secure } = config.cookie
+  const { secure } = config.cookie
+  const name = sessionCookieName(config, c.req.url)
   const { before, after } = (secure ?? c.req.url.startsWith('https:')) ? config.attributes.https : config.attributes.http
   if (age === undefined) return `${name}=${encodeURIComponent(value)}${before}${after}`
   const maxAge = Math.max(0, Math.floor(Math.min(age, MAX_AGE_LIMIT)))
@@ -490,4 +533,45 @@ function cookieAttributes(cookie: SessionConfig['cookie'], secure: boolean): Coo
   const head = `${name}=; Max-Age=0`
   const at = full.indexOf(epoch)
   return { before: full.slice(head.length, at), after: full.slice(at + epoch.length) }
+}
+
+/**
+ * backward-internal: the session cookie's name for a request. On HTTPS (or with `cookie.secure: true`)
+ * the default name carries the `__Host-` prefix: the browser then accepts it only from this exact host,
+ * Secure, Path=/ and without Domain, so a sibling subdomain cannot plant a session (fixation). A name
+ * the app chose, a Domain or a Path other than "/" keep the name as given.
+ */
+export function sessionCookieName(config: SessionConfig, url: string): string {
+  return config.hostName !== null && (config.cookie.secure ?? url.startsWith('https:')) ? config.hostName : config.cookie.name
+}
+
+/**
+ * A cookie backward sets, sent twice, was planted: by a sibling subdomain (a Domain cookie) or a longer
+ * Path. Browsers send the longer path first, so the planted value may be the one read. Reported only;
+ * a `__Host-` name (the default on HTTPS) cannot be planted at all.
+ */
+function checkCookieHeader(c: Context, name: string, raw: string, store: SessionStore | CookieSessionStore): void {
+  const header = c.req.header('Cookie') ?? ''
+  const first = header.indexOf(name + '=')
+  if (first !== -1 && header.indexOf(name + '=', first + name.length + 1 + raw.length) !== -1 && countCookie(header, name) > 1) {
+    reportSuspicious(c, 'planted-cookie', `the session cookie was sent more than once (a sibling subdomain or another path set one); the first was used${isCookieStore(store) ? '' : ' if it is a live session'}`)
+  }
+}
+
+/** How many times `name` appears as a cookie name in a Cookie header. */
+export function countCookie(header: string, name: string): number {
+  let n = 0
+  for (const pair of header.split(';')) if (pair.trim().startsWith(name + '=')) n++
+  return n
+}
+
+/**
+ * backward-internal: a Set-Cookie line sent with the response only when this session is saved (not on a
+ * 5xx, a store outage or an oversized session). login() sends its signal so: a login whose session was
+ * not saved must not announce itself.
+ */
+export function cookieOnCommit(session: Session, line: string): void {
+  const internal = internalsOf(session)
+  if (internal === undefined) throw new BackwardError('CONFIG', '[backward] This session was not created by session(). Add app.use(session({ store })) before this route.')
+  ;(internal.afterCommit ??= []).push(line)
 }

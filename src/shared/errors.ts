@@ -4,10 +4,12 @@ export type BackwardErrorCode =
   | 'SESSION_INTERRUPTED'
   | 'STORE_UNAVAILABLE'
   | 'STORE_CONFLICT'
+  | 'STORE_FULL'
   | 'INVALID_KEY'
   | 'RESERVED_KEY'
   | 'MISSING_KEY'
   | 'COOKIE_TOO_LARGE'
+  | 'SESSION_TOO_LARGE'
   | 'BODY_TOO_LARGE'
   | 'STORAGE_UNAVAILABLE'
   | 'QUOTA_EXCEEDED'
@@ -16,6 +18,8 @@ export type BackwardErrorCode =
   | 'CLEARED'
   | 'NOT_PERSISTED'
   | 'LOAD_FAILED'
+  | 'SIGNAL_CONFLICT'
+  | 'USER_UNCONFIRMED'
 
 /**
  * The one error class backward throws. Messages start with `[backward]`, say what to do, and never

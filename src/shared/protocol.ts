@@ -20,6 +20,17 @@ export const IDEMPOTENCY_HEADER = 'Idempotency-Key'
  * A cross-site page cannot set it, so it cannot trigger a replay.
  */
 export const LOGIN_SIGNAL_COOKIE = 'backward_login'
+/**
+ * The login signal's name on HTTPS pages: the `__Host-` prefix makes the browser accept it only from
+ * this exact host (Secure, Path=/, no Domain), so a sibling subdomain cannot plant one. On an https
+ * page the SDK reads only this name.
+ */
+export const LOGIN_SIGNAL_COOKIE_SECURE = '__Host-backward_login'
+/**
+ * Header the browser SDK puts on the requests it may save: the page's path and query. The login wall's
+ * 401 takes `next` from it rather than from the Referer.
+ */
+export const PAGE_HEADER = 'Backward-Page'
 /** Shape of a user tag: 22 base64url characters derived from the user id by the server. */
 export const USER_TAG_PATTERN = /^[A-Za-z0-9_-]{22}$/
 /** Default name of the query parameter that carries the page to return to. */

@@ -23,7 +23,8 @@ export interface CookieSessionStore {
   readonly kind: 'cookie'
   seal(data: SessionData, expiresAt: number): Promise<string>
   /** The data, or null for anything forged, truncated, expired, issued in the future or unreadable. */
-  unseal(value: string): Promise<SessionData | null>
+  /** `onForged` is called when no secret opens the value or it is not a sealed session at all (not when it merely expired). */
+  unseal(value: string, onForged?: () => void): Promise<SessionData | null>
 }
 
 const PREFIX = 'b1.'
@@ -57,12 +58,13 @@ export function cookieStore(options: CookieStoreOptions): CookieSessionStore {
     async seal(data, expiresAt) {
       return PREFIX + toBase64Url(await aead.seal(encoder.encode(encodeData({ iat: now(), exp: expiresAt, d: data }))))
     },
-    async unseal(value) {
-      if (typeof value !== 'string' || !value.startsWith(PREFIX) || value.length > MAX_SEALED_LENGTH) return null
+    async unseal(value, onForged) {
+      const forged = () => (onForged?.(), null)
+      if (typeof value !== 'string' || !value.startsWith(PREFIX) || value.length > MAX_SEALED_LENGTH) return forged()
       const bytes = fromBase64Url(value.slice(PREFIX.length))
-      if (bytes === null) return null
+      if (bytes === null) return forged()
       const plain = await aead.open(bytes)
-      if (plain === null) return null
+      if (plain === null) return forged()
       const payload = decodeData(decoder.decode(plain))
       if (payload === null) return null
       const { iat, exp, d } = payload
