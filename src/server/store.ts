@@ -14,18 +14,39 @@ export type SessionData = Record<string, unknown>
  * await store.create(key, { cart: 3 }, Date.now() + 60_000) // true
  */
 export interface SessionStore {
+  /**
+   * The limits of a store that bounds itself (memoryStore), so a caller can keep one user's share of it
+   * fair. Absent on stores that grow with their disk or server.
+   */
+  readonly capacity?: { entries: number; bytes: number }
   /** The record's data, or null when it is missing or expired. Never creates anything. */
   load(key: string): Promise<SessionData | null>
   /** Inserts. Resolves false (and writes nothing) when a live record already has this key. */
-  create(key: string, data: SessionData, expiresAt: number): Promise<boolean>
+  create(key: string, data: SessionData, expiresAt: number, options?: StoreWriteOptions): Promise<boolean>
   /** Replaces a live record. Resolves false (and writes nothing) when the record is missing or expired. */
-  update(key: string, data: SessionData, expiresAt: number): Promise<boolean>
+  update(key: string, data: SessionData, expiresAt: number, options?: StoreWriteOptions): Promise<boolean>
   /** Removes the record. Missing is not an error. */
   delete(key: string): Promise<void>
   /** Moves the expiry of a live record without rewriting its data. Resolves false when it is missing. */
   touch?(key: string, expiresAt: number): Promise<boolean>
   /** Removes expired records and resolves with how many were removed. */
   clearExpired?(): Promise<number>
+}
+
+/**
+ * How a record may be treated when its store is full. Stores that never evict (file, PostgreSQL, Redis
+ * with `maxmemory-policy noeviction`) can ignore it.
+ * @example
+ * await store.create(key, record, expiresAt, { evict: false }) // kept until expiresAt, or STORE_FULL
+ */
+export interface StoreWriteOptions {
+  /**
+   * false: the record must live until its expiry (an idempotency record: evicting it lets its request
+   * run twice). A store that evicts to make room never evicts it, and fails a write it cannot fit
+   * with a `BackwardError` `STORE_FULL` instead. An `update` without options keeps the record's kind.
+   * @default true
+   */
+  evict?: boolean
 }
 
 const STORE_KEY = /^[0-9a-f]{64}$/

@@ -1,14 +1,23 @@
 import { BackwardError } from '../../shared/errors.ts'
-import { assertStoreKey, decodeData, encodeData, type SessionData, type SessionStore } from '../store.ts'
+import { assertStoreKey, decodeData, encodeData, type SessionData, type SessionStore, type StoreWriteOptions } from '../store.ts'
 
 /** Options for {@link memoryStore}. */
 export interface MemoryStoreOptions {
   /**
    * Most records kept. When full, expired records are purged first, then the least recently written
-   * or touched record is evicted (its user is logged out), so memory stays bounded under a flood of new sessions.
+   * or touched record is evicted (its user is logged out), so memory stays bounded under a flood of new
+   * sessions. Records written with `{ evict: false }` (idempotency records) are never evicted: a write
+   * that finds no room without them fails with `STORE_FULL`.
    * @default 10000
    */
   maxEntries?: number
+  /**
+   * Most bytes kept: each record counts its stored JSON plus its key, in characters (one per byte for
+   * ASCII, which is what backward stores). Full works as for `maxEntries`. A single record larger than
+   * this is refused with `STORE_FULL`. A count alone let about 80 recorded 1 MiB form posts exhaust the heap.
+   * @default 67108864 (64 MiB)
+   */
+  maxBytes?: number
   /** Clock, for tests. @default Date.now */
   now?: () => number
 }
@@ -16,102 +25,160 @@ export interface MemoryStoreOptions {
 interface Entry {
   json: string
   expiresAt: number
+  /** JSON length plus key length: what the record counts against `maxBytes`. */
+  size: number
+  /** Written with `{ evict: false }`: kept until it expires. */
+  kept: boolean
 }
 
 /**
- * An in-process store for development and tests. Bounded; lost on restart; not shared between processes.
- * Records are kept as JSON text, so callers never share mutable objects with the store.
+ * An in-process store for development and tests. Bounded by count and by bytes; lost on restart; not
+ * shared between processes. Records are kept as JSON text, so callers never share mutable objects with
+ * the store.
  * @example
- * app.use(session({ store: memoryStore({ maxEntries: 50_000 }) }))
+ * app.use(session({ store: memoryStore({ maxEntries: 50_000, maxBytes: 256 * 1024 * 1024 }) }))
  */
-export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & { readonly size: number } {
+export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & { readonly size: number; readonly bytes: number } {
   const maxEntries = options.maxEntries ?? 10_000
+  const maxBytes = options.maxBytes ?? 67_108_864
   const now = options.now ?? Date.now
   if (!Number.isInteger(maxEntries) || maxEntries < 1) {
     throw new BackwardError('CONFIG', '[backward] memoryStore: maxEntries must be a positive integer.')
   }
-  const entries = new Map<string, Entry>()
+  if (!Number.isInteger(maxBytes) || maxBytes < 1) {
+    throw new BackwardError('CONFIG', '[backward] memoryStore: maxBytes must be a positive integer (bytes).')
+  }
+  // Two maps: eviction walks only the records it may drop. Map iteration is insertion order, and
+  // writes re-insert, so the first key of `lru` is the least recently written.
+  const lru = new Map<string, Entry>()
+  const kept = new Map<string, Entry>()
+  let bytes = 0
+  let keptBytes = 0
+
+  function find(key: string): Entry | undefined {
+    return lru.get(key) ?? kept.get(key)
+  }
+
+  function remove(key: string, entry: Entry): void {
+    ;(entry.kept ? kept : lru).delete(key)
+    bytes -= entry.size
+    if (entry.kept) keptBytes -= entry.size
+  }
 
   function live(key: string): Entry | undefined {
-    const entry = entries.get(key)
+    const entry = find(key)
     if (entry === undefined) return undefined
     if (entry.expiresAt <= now()) {
-      entries.delete(key)
+      remove(key, entry)
       return undefined
     }
     return entry
   }
 
+  function sweep(): number {
+    const t = now()
+    let removed = 0
+    for (const map of [lru, kept]) {
+      for (const [key, entry] of map) {
+        if (entry.expiresAt <= t) {
+          remove(key, entry)
+          removed++
+        }
+      }
+    }
+    return removed
+  }
+
+  const fits = (count: number, size: number) => count <= maxEntries && size <= maxBytes
+
   // When full, a sweep for expired records scans every entry: at most once a second, so a flood of
   // new sessions against a full store costs one eviction per write, not a scan of 10,000 entries.
   let lastSweep = -Infinity
 
-  function makeRoom(): void {
-    if (entries.size < maxEntries) return
+  /** Makes room for `entry` in place of `old` (evicting only evictable records), or throws STORE_FULL having changed nothing but expired records. */
+  function makeRoom(key: string, entry: Entry, old: Entry | undefined): void {
+    const count = () => lru.size + kept.size + 1 - (old === undefined ? 0 : 1)
+    const size = () => bytes + entry.size - (old?.size ?? 0)
+    if (fits(count(), size())) return
     const t = now()
     if (t - lastSweep >= 1000) {
       lastSweep = t
-      for (const [key, entry] of entries) if (entry.expiresAt <= t) entries.delete(key)
+      sweep()
     }
-    // Map iteration is insertion order, and writes re-insert, so the first key is the least recently written.
-    while (entries.size >= maxEntries) {
-      const oldest = entries.keys().next().value as string
-      entries.delete(oldest)
+    if (fits(count(), size())) return
+    // Would it fit with every other evictable record gone? If not, refuse before evicting anyone.
+    const keptOld = old?.kept === true
+    if (!fits(kept.size + 1 - (keptOld ? 1 : 0), keptBytes + entry.size - (keptOld ? old.size : 0))) {
+      throw new BackwardError('STORE_FULL', `[backward] memoryStore is full (maxEntries ${maxEntries}, maxBytes ${maxBytes}) with records that must be kept until they expire; raise the limits or retry later.`)
+    }
+    for (const [oldest, victim] of lru) {
+      if (fits(count(), size())) return
+      if (oldest !== key) remove(oldest, victim)
     }
   }
 
-  function write(key: string, data: SessionData, expiresAt: number): void {
+  function write(key: string, data: SessionData, expiresAt: number, old: Entry | undefined, options: StoreWriteOptions | undefined): void {
     const json = encodeData(data)
-    entries.delete(key)
-    makeRoom()
-    entries.set(key, { json, expiresAt })
+    // An update that does not say keeps the record's kind: a wrapper that drops the options (a cache
+    // in front of the store) must not turn a kept record evictable.
+    const keep = options?.evict === undefined ? old?.kept === true : !options.evict
+    const entry: Entry = { json, expiresAt, size: json.length + key.length, kept: keep }
+    if (entry.size > maxBytes) {
+      throw new BackwardError('STORE_FULL', `[backward] memoryStore: a record of ${entry.size} bytes is larger than maxBytes (${maxBytes}); it was not stored. Raise maxBytes or store less.`)
+    }
+    makeRoom(key, entry, old)
+    if (old !== undefined) remove(key, old)
+    ;(entry.kept ? kept : lru).set(key, entry)
+    bytes += entry.size
+    if (entry.kept) keptBytes += entry.size
   }
 
   return {
     get size() {
-      return entries.size
+      return lru.size + kept.size
     },
+    /** Bytes counted against `maxBytes`: stored JSON plus keys, of every record held (expired ones until swept). */
+    get bytes() {
+      return bytes
+    },
+    capacity: { entries: maxEntries, bytes: maxBytes },
     async load(key) {
       assertStoreKey(key)
       const entry = live(key)
       return entry === undefined ? null : decodeData(entry.json)
     },
-    async create(key, data, expiresAt) {
+    async create(key, data, expiresAt, options) {
       assertStoreKey(key)
       if (live(key) !== undefined) return false
-      write(key, data, expiresAt)
+      write(key, data, expiresAt, undefined, options)
       return true
     },
-    async update(key, data, expiresAt) {
+    async update(key, data, expiresAt, options) {
       assertStoreKey(key)
-      if (live(key) === undefined) return false
-      write(key, data, expiresAt)
+      const old = live(key)
+      if (old === undefined) return false
+      write(key, data, expiresAt, old, options)
       return true
     },
     async delete(key) {
       assertStoreKey(key)
-      entries.delete(key)
+      const entry = find(key)
+      if (entry !== undefined) remove(key, entry)
     },
     async touch(key, expiresAt) {
       assertStoreKey(key)
       const entry = live(key)
       if (entry === undefined) return false
       entry.expiresAt = expiresAt
-      // Re-insert: an active session moves to the back of the eviction order, like a write.
-      entries.delete(key)
-      entries.set(key, entry)
+      if (!entry.kept) {
+        // Re-insert: an active session moves to the back of the eviction order, like a write.
+        lru.delete(key)
+        lru.set(key, entry)
+      }
       return true
     },
     async clearExpired() {
-      const t = now()
-      let removed = 0
-      for (const [key, entry] of entries) {
-        if (entry.expiresAt <= t) {
-          entries.delete(key)
-          removed++
-        }
-      }
-      return removed
+      return sweep()
     },
   }
 }
