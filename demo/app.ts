@@ -25,7 +25,7 @@ export function createDemoApp({ store, idempotencyStore, staticDir }: DemoOption
   const app = new Hono()
   const user = (c: Parameters<typeof getUserId>[0]) => getUserId(c) as string | null
 
-  app.use(secureHeaders({ referrerPolicy: 'strict-origin-when-cross-origin', contentSecurityPolicy: { defaultSrc: ["'self'"], imgSrc: ["'self'", 'blob:', 'data:'], styleSrc: ["'self'"], scriptSrc: ["'self'"] } }))
+  app.use(secureHeaders({ referrerPolicy: 'same-origin', contentSecurityPolicy: { defaultSrc: ["'self'"], imgSrc: ["'self'", 'blob:', 'data:'], styleSrc: ["'self'"], scriptSrc: ["'self'"] } }))
   // Hono's csrf() refuses cross-site form posts (login CSRF included) by Origin / Sec-Fetch-Site.
   app.use(csrf())
   app.use(session({ store }))
@@ -42,8 +42,8 @@ export function createDemoApp({ store, idempotencyStore, staticDir }: DemoOption
     if (userId === null) {
       return c.html(loginPage({ next, error: 'Wrong username or password.', username: typeof form.username === 'string' ? form.username : '' }), 401)
     }
-    await login(c, userId, { remember: form.remember === 'on' })
-    return c.redirect(`/backward/login/redirect${next ? `?next=${encodeURIComponent(next)}` : ''}`, 303)
+    // login() answers where to go: backward's landing, with a one-time proof of this login and `next`.
+    return c.redirect(await login(c, userId, { remember: form.remember === 'on', next }), 303)
   })
   app.post('/logout', (c) => {
     logout(c)

@@ -74,9 +74,9 @@ app.get('/login', (c) => {
 })
 app.post('/login', async (c) => {
   const form = await c.req.formData()
-  await login(c, String(form.get('user') ?? 'alice'))
-  // As an app's login handler does: hand over to backward's redirect, which returns to `next`.
-  return c.redirect(`/backward/login/redirect?next=${encodeURIComponent(c.req.query('next') ?? '/app')}`, 303)
+  // As an app's login handler does: login() answers backward's landing (a one-time proof, and the
+  // `next` of this request's query), which replays and returns there.
+  return c.redirect(await login(c, String(form.get('user') ?? 'alice'), { next: c.req.query('next') ?? '/app' }), 303)
 })
 app.post('/logout', (c) => {
   logout(c)
