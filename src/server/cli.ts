@@ -3,8 +3,8 @@
  * URL names, like Django's `clearsessions`; run it from cron. Store clients are imported only here,
  * on demand, so the library itself never loads them.
  */
-import { existsSync, statSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { BackwardError, isBackwardError } from '../shared/errors.ts'
 
@@ -29,7 +29,7 @@ const USAGE = [
   'Removes expired sessions and prints how many. <url> is one of:',
   '  redis://[:password@]host[:port][/db]   (also rediss://; Redis expires sessions itself, so this reports 0)',
   '  postgres://user@host[:port]/db[?table=schema.name]   (also postgresql://; default table backward_sessions)',
-  '  file:<dir>                              (a fileStore directory, relative to the current one, or file:///abs/dir)',
+  '  file:<dir>                              (a fileStore directory, marked by its .backward-sessions file; relative to the current one, or file:///abs/dir)',
 ].join('\n')
 
 function usage(message: string): BackwardError {
@@ -103,7 +103,13 @@ async function openFile(url: string): Promise<OpenedStore> {
   if (url === 'file:' || !existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new BackwardError('CONFIG', '[backward] The file: URL does not name an existing session directory.')
   }
-  const { fileStore } = await import('./stores/file.ts')
+  const { fileStore, SESSION_DIR_MARKER } = await import('./stores/file.ts')
+  // An empty, unmarked directory is far likelier a wrong path than a store: say so rather than mark it.
+  if (!existsSync(join(dir, SESSION_DIR_MARKER)) && readdirSync(dir).length === 0) {
+    throw new BackwardError('CONFIG', `[backward] ${dir} is empty and has no ${SESSION_DIR_MARKER} marker, so it is not a fileStore directory. Check the path.`)
+  }
+  // fileStore refuses (CONFIG) an unmarked directory that holds anything but session records, and marks
+  // a store directory from before the marker; its clearExpired deletes only parsable expired records.
   const store = fileStore({ dir })
   if (store.clearExpired === undefined) throw new BackwardError('CONFIG', '[backward] fileStore has no clearExpired.')
   const clear = store.clearExpired.bind(store)

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -54,6 +54,64 @@ describe('backward clear-expired file:<dir>', () => {
     const result = await run('clear-expired', `file:${join(dir, 'missing')}`)
     expect(result.code).toBe(2)
     expect(result.stderr).toMatch(/^\[backward\] .*existing session directory/)
+  })
+
+  describe('security: a wrongly named directory', () => {
+    const scratch: string[] = []
+    afterAll(() => scratch.forEach((d) => rmSync(d, { recursive: true, force: true })))
+    const fresh = () => (scratch.push(mkdtempSync(join(tmpdir(), 'bw-cli-'))), scratch.at(-1)!)
+    const contents = (d: string) => Object.fromEntries(readdirSync(d).sort().map((name) => [name, readFileSync(join(d, name), 'utf8')]))
+    const anHourAgo = (Date.now() - 2 * 60 * 60 * 1000) / 1000
+    /** A user's own files, three of which the old sweep deleted: a 64-hex name with garbage, and a stale `.tmp-` file. */
+    async function userFiles(d: string) {
+      writeFileSync(join(d, 'notes.txt'), 'my notes')
+      writeFileSync(join(d, 'config.json'), JSON.stringify({ v: 1, expiresAt: 0, data: {}, mine: true }))
+      writeFileSync(join(d, `${await freshKey()}.json`), 'garbage that is not JSON')
+      writeFileSync(join(d, `${await freshKey()}.json`), JSON.stringify({ v: 1, expiresAt: 0, data: {}, mine: true }))
+      writeFileSync(join(d, '.tmp-old-draft'), 'a draft')
+      utimesSync(join(d, '.tmp-old-draft'), anHourAgo, anHourAgo)
+    }
+
+    it('refuses an unmarked directory with files that are not sessions (exit 2), and deletes and writes nothing', async () => {
+      const d = fresh()
+      await userFiles(d)
+      const before = contents(d)
+      const result = await backward('clear-expired', `file:${d}`)
+      expect(result.code).toBe(2)
+      expect(result.stderr).toMatch(/^\[backward\] fileStore: .*no \.backward-sessions marker.*not a session record/)
+      expect(contents(d)).toEqual(before)
+    })
+
+    it('refuses an empty unmarked directory without marking it', async () => {
+      const d = fresh()
+      const result = await run('clear-expired', `file:${d}`)
+      expect(result.code).toBe(2)
+      expect(result.stderr).toMatch(/^\[backward\] .*is empty and has no \.backward-sessions marker.*Check the path/)
+      expect(readdirSync(d)).toEqual([])
+    })
+
+    it('in a marked session directory, removes only the expired session records', async () => {
+      const d = fresh()
+      const store = fileStore({ dir: d })
+      await userFiles(d)
+      const dead = await freshKey()
+      await store.create(dead, { dead: true }, Date.now() + 5)
+      await new Promise((r) => setTimeout(r, 20))
+      const before = contents(d)
+      expect(await backward('clear-expired', `file:${d}`)).toMatchObject({ code: 0, stdout: 'Removed 1 expired sessions.\n' })
+      delete before[`${dead}.json`]
+      expect(contents(d)).toEqual(before)
+    })
+
+    it('adopts a session directory from before the marker when it holds only session records', async () => {
+      const d = fresh()
+      const [dead, live] = [await freshKey(), await freshKey()]
+      writeFileSync(join(d, `${dead}.json`), JSON.stringify({ v: 1, expiresAt: Date.now() - 1000, data: {} }))
+      writeFileSync(join(d, `${live}.json`), JSON.stringify({ v: 1, expiresAt: later(), data: { live: true } }))
+      expect(await run('clear-expired', `file:${d}`)).toMatchObject({ code: 0, stdout: 'Removed 1 expired sessions.' })
+      expect(existsSync(join(d, '.backward-sessions'))).toBe(true)
+      expect(await fileStore({ dir: d }).load(live)).toEqual({ live: true })
+    })
   })
 })
 

@@ -90,23 +90,24 @@ describe('fileStore', () => {
     await store.create(key, { a: 1 }, Date.now() + 60_000)
     await store.update(key, { a: 2 }, Date.now() + 60_000)
     await store.touch!(key, Date.now() + 90_000)
-    expect(readdirSync(d)).toEqual([`${key}.json`])
+    expect(readdirSync(d).sort()).toEqual(['.backward-sessions', `${key}.json`])
   })
 
-  it('treats a corrupt or foreign file as missing, and clearExpired removes it', async () => {
+  it('treats a corrupt or foreign file as missing, and clearExpired leaves it alone (it is not a record)', async () => {
     const d = mkdtempSync(join(tmpdir(), 'bw-file-'))
     const store = fileStore({ dir: d })
     const key = await freshKey()
     writeFileSync(join(d, `${key}.json`), '{"v":1,"expiresAt":')
     expect(await store.load(key)).toBeNull()
-    expect(await store.clearExpired!()).toBe(1)
-    expect(existsSync(join(d, `${key}.json`))).toBe(false)
+    expect(await store.clearExpired!()).toBe(0)
+    expect(existsSync(join(d, `${key}.json`))).toBe(true)
   })
 
   it('clearExpired leaves other files in the directory alone', async () => {
     const d = mkdtempSync(join(tmpdir(), 'bw-file-'))
+    const store = fileStore({ dir: d })
     writeFileSync(join(d, 'README'), 'not a session')
-    expect(await fileStore({ dir: d }).clearExpired!()).toBe(0)
+    expect(await store.clearExpired!()).toBe(0)
     expect(existsSync(join(d, 'README'))).toBe(true)
   })
 
@@ -140,7 +141,7 @@ describe('fileStore', () => {
         await expect(store.create(key, { x: 1 }, Date.now() + 1000)).rejects.toMatchObject({ code: 'INVALID_KEY' })
       }
       expect(readdirSync(parent)).toEqual(['sessions'])
-      expect(readdirSync(d)).toEqual([])
+      expect(readdirSync(d)).toEqual(['.backward-sessions'])
     })
   })
 })
