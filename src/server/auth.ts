@@ -114,7 +114,7 @@ export async function login(c: Context, userId: UserId, options: LoginOptions = 
   else session.setExpiry(null)
   if (isCookieStore(config.store)) await makeRoom(session)
   cookieOnCommit(session, signalCookie(c, await userTag(c, userId), SIGNAL_MAX_AGE))
-  const next = options.next ?? loginNext(c)
+  const next = options.next !== undefined && options.next !== '' ? options.next : loginNext(c)
   const landing = `${options.redirectTo ?? DEFAULT_LANDING}`
   return withNext(withNext(landing, PROOF_PARAM, proof), DEFAULT_REDIRECT_FIELD, next !== null && next.length <= MAX_NEXT_LENGTH ? next : null)
 }
