@@ -6,8 +6,8 @@ export const DEFAULT_HEADERS = ['accept', 'accept-language', 'content-language',
 
 // Never stored, even when allow-listed: credentials would outlive the session they belong to (the
 // replay carries the new session's cookies), a CSRF token is bound to the old session, and the
-// idempotency key is ours to set.
-const DENIED = /^(authorization|cookie|proxy-authorization|idempotency-key)$|csrf|xsrf/i
+// idempotency key is ours to set, as is Backward-Page (PAGE_HEADER: a replay has no page).
+const DENIED = /^(authorization|cookie|proxy-authorization|idempotency-key|backward-page)$|csrf|xsrf/i
 
 /**
  * Keeps the allow-listed headers of a request (the defaults plus `extra`), minus credentials and CSRF tokens.
@@ -57,4 +57,19 @@ export async function captureBody(
   for (let size = 0, chunk; !(chunk = await reader.read()).done; chunks.push(chunk.value))
     if ((size += chunk.value.length) > max) throw (reader.cancel().catch(() => {}), tooLarge())
   return new Blob(chunks).arrayBuffer()
+}
+
+/**
+ * A random UUID v4 from `crypto.getRandomValues`, which exists in every context: `crypto.randomUUID`
+ * is missing on plain http at a host other than localhost (an insecure context), where capture would
+ * throw. The default `randomId`.
+ * @example
+ * randomUuid() // '3b241101-e2bb-4255-8caf-4136c566a962'
+ */
+export function randomUuid(): string {
+  // Each 0, 1 and 8 becomes a random hex digit; 8 keeps its top bits (the RFC 9562 variant, 8 to b),
+  // the 4 stays (the version).
+  return '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, (c) =>
+    (+c ^ (crypto.getRandomValues(new Uint8Array(1))[0]! & (15 >> (+c / 4)))).toString(16),
+  )
 }

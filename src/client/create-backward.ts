@@ -1,5 +1,5 @@
 import { BackwardError } from '../shared/errors.ts'
-import { LOGIN_SIGNAL_COOKIE, PROBLEM_CONTENT_TYPE, parseLoginRequired } from '../shared/protocol.ts'
+import { LOGIN_SIGNAL_COOKIE, PAGE_HEADER, PROBLEM_CONTENT_TYPE, parseLoginRequired } from '../shared/protocol.ts'
 import type { ReplayContext } from './replay.ts'
 import { CLEARED_KEY, USER_KEY, idbStorage, memoryStorage } from './storage.ts'
 import type {
@@ -17,8 +17,8 @@ const noop = () => {}
 
 /**
  * Makes a backward instance: a `fetch` that saves what a login wall turned away, and replays it once
- * after login. Nothing happens before you call it; on creation it replays only if the server's login
- * signal cookie is present.
+ * after login. Nothing happens before you call it; on creation it deletes expired actions, and replays
+ * only if the server's login signal cookie is present (and `userUrl` confirms the user).
  * @example
  * const bw = createBackward({ loginUrl: '/login' })
  * const res = await bw.fetch('/api/follow/42', { method: 'POST' })
@@ -35,7 +35,8 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     retryDelay = (attempt: number) => Math.min(1000 * 2 ** attempt, 60000),
     fetch: send = (request: Request) => fetch(request),
     now = Date.now,
-    randomId = () => crypto.randomUUID(),
+    // Its default, randomUuid, loads with the capture code: only a capture needs an id.
+    randomId,
     locks = globalThis.navigator?.locks as BackwardLocks | undefined,
     location = globalThis.location as NonNullable<CreateBackwardOptions['location']>,
     document: jar = globalThis.document,
@@ -85,8 +86,14 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
 
   async function pending(): Promise<BackwardAction[]> {
     return ((await store((s) => s.values())) as BackwardAction[])
-      .filter((value) => value?.version === 1)
+      .filter((value) => value?.version === 1 && value.expiresAt > now())
       .sort((a, b) => a.createdAt - b.createdAt)
+  }
+
+  /** Deletes expired actions, with an `expired` event each: their bodies (a card number, say) must not linger. */
+  async function purge(s: BackwardStorage): Promise<void> {
+    for (const action of (await s.values()) as BackwardAction[])
+      if (action?.version === 1 && action.expiresAt <= now()) await s.del(action.id), emit('expired', { action })
   }
 
   async function bwFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
@@ -95,6 +102,9 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     // one sent without cookies (`credentials: 'omit'`): a login cannot change its answer, and its 401
     // at replay would hold up the whole queue.
     if (!(new URL(request.url).origin == location.origin && request.credentials != 'omit' && shouldQueue(request))) return send(request)
+    // The login wall takes `next` from this page, not from the Referer (which can carry another page's
+    // query). Same-origin only, and never saved (capture.ts denies it).
+    request.headers.set(PAGE_HEADER, location.pathname + location.search)
     // Order, user, generation and a copy are fixed before sending: a body can be read only once, and
     // what is saved belongs to the moment the request was made.
     // Unique in this instance, so it orders requests made in the same millisecond too.
@@ -123,12 +133,12 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
       if (!(problem || (isLoginRequired && (await isLoginRequired(response))))) return { response }
       const source = copy || new Request(request.url, init)
       // A chunk that fails to load (an old deploy's file gone) is reported, like any refusal to save.
-      const { keptHeaders, captureBody } = await import('./capture.ts').catch((cause) => {
+      const { keptHeaders, captureBody, randomUuid } = await import('./capture.ts').catch((cause) => {
         throw refuse(new BackwardError('LOAD_FAILED', 'capture code did not load: not saved', { cause }))
       })
       const action: BackwardAction = {
         version: 1,
-        id: randomId(),
+        id: (randomId ?? randomUuid)(),
         method: source.method,
         url: source.url,
         headers: keptHeaders(source.headers, options.headers, !!form),
@@ -182,6 +192,8 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     store,
     emit,
     pending,
+    purge,
+    ttl,
     send,
     now,
     options,
@@ -199,6 +211,7 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
 
   async function run(onLoad?: boolean): Promise<void> {
     const started = epoch
+    await purged
     // Loaded when a replay is due (once per login): other page loads skip these bytes.
     await (await import('./replay.ts')).replayNow(context, onLoad, () => started != epoch)
   }
@@ -219,6 +232,11 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     return forms().then((m) => bwFetch(...m.formRequest(form, submitter, data)))
   }
 
+  // On every creation, after this call returns (its listeners may then be in place). Replays wait for it.
+  const purged = Promise.resolve()
+    .then(() => store(purge))
+    .catch(noop)
+  // Matches `__Host-backward_login` too: replay.ts reads only the name of this page's scheme.
   if (jar?.cookie.includes(LOGIN_SIGNAL_COOKIE + '=')) replay(true).catch(noop)
 
   return {

@@ -1,5 +1,5 @@
 import { BackwardError } from '../shared/errors.ts'
-import { IDEMPOTENCY_HEADER, LOGIN_SIGNAL_COOKIE, USER_TAG_PATTERN } from '../shared/protocol.ts'
+import { IDEMPOTENCY_HEADER, LOGIN_SIGNAL_COOKIE, LOGIN_SIGNAL_COOKIE_SECURE, USER_TAG_PATTERN } from '../shared/protocol.ts'
 import { USER_KEY } from './storage.ts'
 import type { Backward, BackwardAction, BackwardEvents, BackwardStorage, CreateBackwardOptions } from './types.ts'
 
@@ -17,6 +17,10 @@ export interface ReplayContext {
   store<T>(op: (storage: BackwardStorage) => Promise<T>, action?: BackwardAction, again?: 1): Promise<T>
   emit<K extends keyof BackwardEvents>(name: K, event: BackwardEvents[K]): void
   pending(): Promise<BackwardAction[]>
+  /** Deletes the expired actions in `storage`, with an `expired` event each. */
+  purge(storage: BackwardStorage): Promise<void>
+  /** The instance's `ttl`, in seconds: a record that expires later than `createdAt + ttl` was not written by backward. */
+  ttl: number
   send(request: Request): Promise<Response>
   now(): number
   /** For `beforeReplay` and `isLoginRequired`. */
@@ -36,29 +40,70 @@ export interface ReplayContext {
   replay: Backward['replay']
 }
 
-/** Reads and deletes the login signal cookie; returns its user tag. */
-function takeSignal(jar: ReplayContext['jar']): string | undefined {
-  const prefix = LOGIN_SIGNAL_COOKIE + '='
-  const value = jar?.cookie.split(/; */).find((c) => c.startsWith(prefix))?.slice(prefix.length)
-  if (value == null) return
-  // Single use, whatever it holds.
-  jar!.cookie = prefix + '; Max-Age=0; Path=/'
-  return USER_TAG_PATTERN.test(value) ? value : undefined
+/**
+ * Reads and deletes the login signal cookie of this page's scheme: on https only the `__Host-` one,
+ * which a sibling subdomain cannot plant (a plain one there is ignored). Returns its user tag; undefined
+ * when absent or malformed; false when the name is there twice (a planted duplicate), which is reported.
+ */
+function takeSignal({ jar, location, emit }: ReplayContext): string | false | undefined {
+  const secure = location.protocol == 'https:'
+  const prefix = (secure ? LOGIN_SIGNAL_COOKIE_SECURE : LOGIN_SIGNAL_COOKIE) + '='
+  let [value, twice] = jar?.cookie.split(/; */).filter((c) => c.startsWith(prefix)) ?? []
+  if (!value) return
+  // Single use, whatever it holds. A __Host- cookie is written (deleted too) only with Secure. A planted
+  // duplicate with a Domain attribute cannot be deleted from here: confirmUser is the guard.
+  jar!.cookie = prefix + '; Max-Age=0; Path=/' + (secure ? '; Secure' : '')
+  if (twice) {
+    const detail = 'login signal cookie twice: not replayed'
+    emit('suspicious', { kind: 'signal-conflict', detail })
+    return void emit('error', { error: new BackwardError('SIGNAL_CONFLICT', detail + '; call replay()') }), false
+  }
+  return USER_TAG_PATTERN.test((value = value.slice(prefix.length))) ? value : undefined
+}
+
+/**
+ * Asks `userUrl` (this site only, never cached) who is logged in: the signal cookie only says that a
+ * login happened. Returns the user's tag, or undefined after an `error` event (a network failure, an
+ * answer other than 200 JSON with a tag, nobody logged in, a `userUrl` off this site).
+ */
+async function confirmUser({ options, location, send, emit }: ReplayContext): Promise<string | undefined> {
+  let cause: unknown
+  try {
+    // The default lives here, not in createBackward: only a replay needs it.
+    const url = new URL(options.userUrl ?? '/backward/user', location.href)
+    // Another site gets no cookie of ours, and must not decide whose actions are sent.
+    if (url.origin != location.origin) throw url
+    const response = await send(new Request(url, { credentials: 'same-origin', cache: 'no-store' }))
+    const user = response.status == 200 && ((await response.json()) as { user?: unknown })?.user
+    if (typeof user == 'string' && USER_TAG_PATTERN.test(user)) return user
+    cause = response
+  } catch (error) {
+    cause = error
+  }
+  emit('error', { error: new BackwardError('USER_UNCONFIRMED', 'userUrl (same-origin) named no user: not replayed', { cause }) })
 }
 
 /**
  * One replay run of the instance: takes the login signal (this module loads before it is taken, so a
- * failed load leaves the signal for the next page), remembers its user, and sends the queue as that
- * user. With `onLoad`, sends nothing unless the signal was there: a page load replays only right after
- * a login.
+ * failed load leaves the signal for the next page), confirms the user with `userUrl`, remembers that
+ * user, and sends the queue as that user. With `onLoad`, sends nothing unless the signal was there: a
+ * page load replays only right after a login.
  * @example
  * await replayNow(ctx, true, () => false)
  */
 export async function replayNow(ctx: ReplayContext, onLoad: boolean | undefined, stale: () => boolean): Promise<void> {
-  const signal = takeSignal(ctx.jar)
-  if (onLoad && !signal) return
-  if (signal) await ctx.store((s) => s.set(USER_KEY, signal))
-  await replayQueue(ctx, signal ?? (((await ctx.store((s) => s.get(USER_KEY))) as string | undefined) ?? null), stale)
+  const signal = takeSignal(ctx)
+  // After a clock change or a long-open page, some may have expired since creation: reported now.
+  await ctx.store(ctx.purge)
+  // Without a signal, an empty queue needs no question to the server.
+  if (signal === false || (onLoad && !signal) || !(signal || (await ctx.pending())[0])) return
+  const user = await confirmUser(ctx)
+  // A clear() (a logout) meanwhile: remember nobody.
+  if (!user || stale()) return
+  // The server's answer wins: a signal is readable and, on plain http, plantable.
+  if (signal && signal != user) ctx.emit('suspicious', { kind: 'signal-mismatch', detail: 'signal and userUrl differ' })
+  await ctx.store((s) => s.set(USER_KEY, user))
+  await replayQueue(ctx, user, stale)
 }
 
 /**
@@ -80,11 +125,7 @@ export async function diskFull<T>(
     ctx.emit('error', { error, action })
     throw error
   }
-  return ctx.store(async (s) => {
-    for (const old of (await s.values()) as BackwardAction[])
-      if (old?.version === 1 && old.expiresAt <= ctx.now()) await s.del(old.id), ctx.emit('expired', { action: old })
-    return op(s)
-  }, action, 1)
+  return ctx.store(async (s) => (await ctx.purge(s), op(s)), action, 1)
 }
 
 /** Whether a 409 is the idempotency layer's "first run still going" (transient), not an application conflict (final). */
@@ -115,6 +156,16 @@ export async function takeLease(leases: NonNullable<CreateBackwardOptions['lease
 }
 
 
+
+/** True for a record that backward cannot have written: a URL off this origin or not http(s), an expiry past `ttl`. */
+function foreign(action: BackwardAction, { location, ttl }: ReplayContext): boolean {
+  try {
+    const url = new URL(action.url)
+    return !(url.origin == location.origin && /^https?:$/.test(url.protocol) && action.expiresAt <= action.createdAt + ttl * 1000)
+  } catch {
+    return true
+  }
+}
 
 /**
  * Rebuilds the request of a saved action, with `extra` headers (from `beforeReplay`) and the
@@ -161,10 +212,13 @@ export async function replayQueue(ctx: ReplayContext, user: string | null, stale
       if (stale() || (leases && !(await takeLease(leases, me, ctx.now)))) return
       // Another tab (without Web Locks) may have settled it since we listed: never send what is gone.
       if (!(await store((s) => s.get(action.id)))) continue
+      // Not written by backward (a script or an extension wrote IndexedDB): never sent anywhere, nor
+      // shown to beforeReplay, which may add a CSRF token.
+      const invalid = foreign(action, ctx)
       const expired = action.expiresAt <= ctx.now()
       // Never replay as someone else: an action made by a known user goes to that user only.
       const mismatch = action.user != null && action.user != user
-      const extra = expired || mismatch ? false : await ctx.options.beforeReplay?.(action)
+      const extra = invalid || expired || mismatch ? false : await ctx.options.beforeReplay?.(action)
       let response: Response | undefined
       let error: unknown
       let retry
@@ -197,7 +251,10 @@ export async function replayQueue(ctx: ReplayContext, user: string | null, stale
       }
       // The outcome is known: only now does the action leave the queue.
       await store((s) => s.del(action.id))
-      if (expired) emit('expired', { action })
+      if (invalid) {
+        emit('failed', { action, reason: 'invalid' })
+        emit('suspicious', { kind: 'foreign-record', detail: 'record off this origin or past ttl', action })
+      } else if (expired) emit('expired', { action })
       else if (response && !retry) emit('replayed', { action, response })
       else emit('failed', { action, reason: mismatch ? 'user-mismatch' : extra === false ? 'vetoed' : response ? 'server' : 'network', response, error })
     }

@@ -27,7 +27,7 @@ export type StoredFormEntry = [name: string, value: string | StoredFile]
 export interface BackwardAction {
   /** Record format. Records of another version are skipped, never guessed at. */
   version: 1
-  /** `crypto.randomUUID()`; also the `Idempotency-Key` of every replay. */
+  /** A random UUID v4 (from `crypto.getRandomValues`); also the `Idempotency-Key` of every replay. */
   id: string
   method: string
   /** Absolute URL. */
@@ -44,7 +44,10 @@ export interface BackwardAction {
   expiresAt: number
   /** The page (absolute URL) the action was made on. */
   returnTo: string
-  /** Tag of the user known when the action was captured, or null when unknown. */
+  /**
+   * Tag of the user known when the action was captured (the last user the server confirmed), or null
+   * when unknown. A replay sends it only when the server confirms that same user.
+   */
   user: string | null
   /** Replays that ended in a network failure or a retryable answer (an in-progress 409, 429, 5xx). */
   attempts: number
@@ -74,8 +77,9 @@ export interface LoginRequiredInfo {
  * @example
  * bw.on('failed', ({ action, reason }) => reason == 'user-mismatch' && console.warn('dropped', action.url))
  */
-export type FailReason = 'user-mismatch' | 'vetoed' | 'network' | 'server'
-// 'network' is kept for compatibility: network failures no longer drop an action.
+export type FailReason = 'user-mismatch' | 'vetoed' | 'invalid' | 'network' | 'server'
+// 'network' is kept for compatibility: network failures no longer drop an action. 'invalid': a stored
+// record that backward cannot have written (another origin's URL, an expiry past its ttl).
 
 /**
  * Event names and what their listeners receive (as properties of the event object).
@@ -90,9 +94,18 @@ export interface BackwardEvents {
   failed: { action: BackwardAction; reason: FailReason; response?: Response; error?: unknown }
   expired: { action: BackwardAction }
   /**
+   * Something that looks like an attack, for the page's monitoring: the login signal cookie twice
+   * (`signal-conflict`: a planted duplicate, nothing is replayed), a signal naming another user than the
+   * server confirms (`signal-mismatch`: the server's answer wins), a stored record backward cannot
+   * have written (`foreign-record`: dropped with `failed`, reason `invalid`).
+   */
+  suspicious: { kind: 'signal-conflict' | 'signal-mismatch' | 'foreign-record'; detail: string; action?: BackwardAction }
+  /**
    * Codes: BODY_TOO_LARGE, QUOTA_EXCEEDED and CLEARED (the action was not saved; `bw.fetch` rejects
    * with the same error), STORAGE_UNAVAILABLE (the queue moved to memory), NOT_PERSISTED (a hand-off
-   * is about to leave the page and lose that in-memory queue), UNSAFE_REDIRECT.
+   * is about to leave the page and lose that in-memory queue), UNSAFE_REDIRECT, SIGNAL_CONFLICT (the
+   * login signal cookie was there twice: nothing replayed, the queue is kept), USER_UNCONFIRMED (`userUrl`
+   * did not confirm a user: nothing replayed, the queue is kept), CONFIG (`userUrl` is off this site).
    */
   error: { error: BackwardError; action?: BackwardAction }
 }
@@ -198,8 +211,19 @@ export interface CreateBackwardOptions {
   fetch?: (request: Request) => Promise<Response>
   /** @default Date.now */
   now?: () => number
-  /** @default crypto.randomUUID */
+  /**
+   * Ids of saved actions (also their `Idempotency-Key`).
+   * @default a UUID v4 from `crypto.getRandomValues`, which exists on plain http too (`crypto.randomUUID` does not)
+   */
   randomId?: () => string
+  /**
+   * Same-origin endpoint that names the logged-in user: `GET` answers 200 `{"user":"<tag>"}` or
+   * `{"user":null}` (`backwardRoutes` serves it). Asked before every replay: the login signal cookie
+   * only says that a login happened, never who logged in. Actions are replayed only for the user it
+   * names.
+   * @default '/backward/user'
+   */
+  userUrl?: string
   /** @default IndexedDB through idb-keyval, database `backward`, store `actions`; memory when unavailable */
   storage?: BackwardStorage
   /** @default navigator.locks; without it, tabs take turns through a lease in `leases` */
@@ -238,11 +262,12 @@ export interface Backward {
    */
   interceptForms(root?: Node): (() => void) & { ready: Promise<void> }
   /**
-   * Sends the saved actions, oldest first. Joins a replay already running in this tab. With
-   * `onLoad`, sends only when the login signal cookie is present (what page load does).
+   * Sends the saved actions, oldest first, once `userUrl` confirms who is logged in, and only that
+   * user's (and anonymous) actions. Joins a replay already running in this tab. With `onLoad`, sends
+   * only when the login signal cookie is present (what page load does).
    */
   replay(onLoad?: boolean): Promise<void>
-  /** The saved actions, oldest first. */
+  /** The saved actions that have not expired, oldest first. */
   pending(): Promise<BackwardAction[]>
   /**
    * Forgets every saved action and the remembered user. Call it on logout. A request of this tab still

@@ -43,7 +43,7 @@ export type Recorded = { [K in keyof BackwardEvents]: [K, BackwardEvents[K]] }[k
 /** Every event of `bw`, in order. */
 export function record(bw: Backward): Recorded[] {
   const log: Recorded[] = []
-  for (const name of ['queued', 'login-required', 'replayed', 'failed', 'expired', 'error'] as const)
+  for (const name of ['queued', 'login-required', 'replayed', 'failed', 'expired', 'error', 'suspicious'] as const)
     bw.on(name, (event) => log.push([name, event] as Recorded))
   return log
 }

@@ -21,10 +21,17 @@ export interface Received {
   request: Request
 }
 
-/** The fake API: `/api/*` answers 401 (backward's problem) until `loggedIn`, then `status`. */
+/**
+ * The fake API: `/api/*` answers 401 (backward's problem) until `loggedIn`, then `status`.
+ * `/backward/user` (the SDK's `userUrl`) names `user`, or answers `userAnswer()` when set.
+ */
 export const api = {
   loggedIn: false,
   status: 200,
+  user: USER_A as string | null,
+  userAnswer: undefined as (() => Response) | undefined,
+  /** The requests to `/backward/user`. */
+  userChecks: [] as Request[],
   loginUrl: '/login?next=%2Fpeople',
   /** Per-call delay in ms (to make answers arrive out of order). */
   delays: [] as number[],
@@ -35,6 +42,9 @@ export const api = {
     this.loginUrl = '/login?next=%2Fpeople'
     this.delays = []
     this.received = []
+    this.user = USER_A
+    this.userAnswer = undefined
+    this.userChecks = []
   },
 }
 
@@ -47,6 +57,10 @@ export const server = setupServer(
     if (wait) await delay(wait)
     if (!api.loggedIn) return loginRequiredResponse(api.loginUrl)
     return HttpResponse.json({ ok: true, url: request.url }, { status: api.status })
+  }),
+  http.get(`${ORIGIN}/backward/user`, ({ request }) => {
+    api.userChecks.push(request)
+    return api.userAnswer?.() ?? HttpResponse.json({ user: api.user })
   }),
   http.all('https://evil.test/*', () => loginRequiredResponse()),
 )

@@ -9,13 +9,15 @@ describe('backward (client entry)', () => {
     expect(open).not.toHaveBeenCalled()
   })
 
-  it('createBackward without a login signal opens no database and sends nothing', async () => {
+  it('createBackward without a login signal sends nothing, and opens the database only after it returns (to purge expired actions)', async () => {
     const { createBackward } = await import('../../src/client/index.ts')
     const open = vi.spyOn(indexedDB, 'open')
     const fetch = vi.fn()
     const bw = createBackward({ fetch, location: Object.assign(new URL('https://app.test/'), { assign: vi.fn() }), document: { cookie: 'other=1' } })
-    await new Promise((resolve) => setTimeout(resolve, 10))
     expect(open).not.toHaveBeenCalled()
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    // Expired actions keep their bodies (a card number) until deleted: every creation purges them.
+    expect(open).toHaveBeenCalledOnce()
     expect(fetch).not.toHaveBeenCalled()
     expect(Object.keys(bw).sort()).toEqual(['clear', 'fetch', 'interceptForms', 'on', 'pending', 'replay', 'submit'])
   })

@@ -5,6 +5,8 @@ import { createBackward, isBackwardError } from '../../src/client/index.ts'
 import type { BackwardStorage, LoginRequiredInfo } from '../../src/client/index.ts'
 import { cookieJar, fakeLocation, loginRequiredResponse, names, record } from './fakes.ts'
 
+const USER_A = 'AAAAAAAAAAAAAAAAAAAAAA'
+
 /** An IndexedDB that exists but fails every call, a little later (as a blocked or corrupt database does). */
 function brokenStorage(): BackwardStorage {
   const fail = async (): Promise<never> => {
@@ -24,6 +26,7 @@ describe('without IndexedDB', () => {
       document: cookieJar(),
       onLoginRequired: () => {},
       fetch: async (request) => {
+        if (request.url.endsWith('/backward/user')) return Response.json({ user: USER_A })
         sent.push(request.url)
         return loggedIn ? new Response('ok') : loginRequiredResponse()
       },

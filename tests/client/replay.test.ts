@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest'
 import { createBackward, idbStorage, memoryStorage } from '../../src/client/index.ts'
 import type { BackwardAction, CreateBackwardOptions } from '../../src/client/index.ts'
-import { IDEMPOTENCY_HEADER, LOGIN_SIGNAL_COOKIE, REQUEST_IN_PROGRESS_TYPE } from '../../src/shared/protocol.ts'
+import { IDEMPOTENCY_HEADER, LOGIN_SIGNAL_COOKIE_SECURE, REQUEST_IN_PROGRESS_TYPE } from '../../src/shared/protocol.ts'
 import { USER_A, USER_B, api, loginRequiredResponse, cookieJar, fakeLocation, fakeLocks, names, page, record, textOf, useApi } from './helpers.ts'
 
 useApi()
@@ -18,7 +18,8 @@ async function queued(urls: string[], options: CreateBackwardOptions = {}, cooki
   return { ...first, next, jar, nextEvents: record(next) }
 }
 
-const signal = (tag = USER_A) => ({ [LOGIN_SIGNAL_COOKIE]: tag })
+// The pages here are https: the signal is the __Host- one.
+const signal = (tag = USER_A) => ({ [LOGIN_SIGNAL_COOKIE_SECURE]: tag })
 const replayedUrls = () => api.received.filter((r) => r.headers.has(IDEMPOTENCY_HEADER)).map((r) => new URL(r.url).pathname)
 
 describe('replay', () => {
@@ -34,7 +35,7 @@ describe('replay', () => {
     const { next, jar, nextEvents, storage } = await queued(['/api/1', '/api/2', '/api/3'], {}, signal())
     await vi.waitFor(async () => expect(await next.pending()).toEqual([]))
     expect(jar.cookie).toBe('')
-    expect(jar.writes).toEqual([`${LOGIN_SIGNAL_COOKIE}=; Max-Age=0; Path=/`])
+    expect(jar.writes).toEqual([`${LOGIN_SIGNAL_COOKIE_SECURE}=; Max-Age=0; Path=/; Secure`])
     expect(await storage.get('user')).toBe(USER_A)
     expect(replayedUrls()).toEqual(['/api/1', '/api/2', '/api/3'])
     expect(names(nextEvents)).toEqual(['replayed', 'replayed', 'replayed'])
@@ -280,6 +281,7 @@ describe('security', () => {
     await first.storage.set('user', USER_A)
     await first.bw.fetch('/api/a-made-this', { method: 'POST' })
     api.loggedIn = true
+    api.user = USER_B
     const next = createBackward({ location: fakeLocation(), document: cookieJar(signal(USER_B)), storage: first.storage })
     const events = record(next)
     await vi.waitFor(() => expect(names(events)).toEqual(['failed']))
@@ -305,6 +307,7 @@ describe('security', () => {
     await bw.fetch('/api/a', { method: 'POST' })
     await storage.del('user')
     api.loggedIn = true
+    api.user = null
     await bw.replay()
     expect(replayedUrls()).toEqual([])
   })
@@ -312,7 +315,7 @@ describe('security', () => {
   it.each(['', 'short', 'A'.repeat(23), 'AAAAAAAAAAAAAAAAAAAA%3D', '"><script>'])(
     'a malformed signal (%j) is deleted and triggers no replay',
     async (value) => {
-      const { next, jar, storage } = await queued(['/api/a'], {}, { [LOGIN_SIGNAL_COOKIE]: value })
+      const { next, jar, storage } = await queued(['/api/a'], {}, { [LOGIN_SIGNAL_COOKIE_SECURE]: value })
       await vi.waitFor(() => expect(jar.cookie).toBe(''))
       await new Promise((resolve) => setTimeout(resolve, 20))
       expect(replayedUrls()).toEqual([])
@@ -392,7 +395,8 @@ describe('security', () => {
       document: cookieJar(),
       storage,
       retryDelay: () => 1e9,
-      fetch: async () => {
+      fetch: async (request) => {
+        if (!request.headers.has(IDEMPOTENCY_HEADER)) return fetch(request)
         await storage.del(action!.id)
         return new Response('{"type":"urn:backward:request-in-progress"}', { status: 409, headers: { 'Retry-After': '1' } })
       },

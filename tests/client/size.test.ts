@@ -10,8 +10,9 @@ describe('bundle size', () => {
     const entry = rows.find((r) => r.name == 'backward (client entry)')!
     console.log(rows.map((r) => `${r.name}: ${r.raw} raw, ${r.gzip} gzip, ${r.brotli} brotli`).join('\n'))
     expect(entry.gzip).toBeLessThanOrEqual(3072)
-    // On-demand chunks (login hand-off, replay, forms) are listed, and all of it stays modest too.
+    // On-demand chunks (login hand-off, replay, forms) are listed, and all of it stays modest too. The
+    // replay chunk grew with issue 13 (the user check with userUrl, the __Host- signal, record checks).
     const all = rows.find((r) => r.name.includes('= all of backward'))!
-    expect(all.gzip).toBeLessThanOrEqual(5500)
+    expect(all.gzip).toBeLessThanOrEqual(5800)
   })
 })
