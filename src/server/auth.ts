@@ -34,6 +34,8 @@ export const PROOF_NAMESPACE = 'login-proof'
 export const PROOF_MAX_AGE_MS = 600_000
 /** Session key noting the path of a recorded action that login() had to drop for room (cookie store). */
 export const DROPPED_KEY = '_backward_dropped'
+/** Session key marking a session that loginRequired made only to hold a record, with the record's short life. */
+export const SHORT_LIVED_KEY = '_backward_short'
 /** Longest `next` kept anywhere: longer is dropped, not cut (a cut URL is another URL). */
 export const MAX_NEXT_LENGTH = 2048
 /** Characters a login must keep free in a cookie session for what the redirect endpoint and the app add. */
@@ -107,11 +109,14 @@ export async function login(c: Context, userId: UserId, options: LoginOptions = 
   handle.setInternal(SIGNAL_KEY, config.policy.now())
   const proof = newSessionId()
   handle.setInternal(PROOF_KEY, { h: await hashKey(proof, PROOF_NAMESPACE), at: config.policy.now() })
-  // An anonymous session that only held a recorded action was given the action's short life (see
+  // An anonymous session made only to hold a recorded action was given the action's short life (see
   // loginRequired): a logged-in one goes back to the global policy unless `remember` says otherwise.
+  if (session.get(SHORT_LIVED_KEY) === true) {
+    handle.deleteInternal(SHORT_LIVED_KEY)
+    session.setExpiry(null)
+  }
   if (options.remember === true) session.setExpiry(config.policy.maxAge)
   else if (options.remember === false) session.setExpiry(0)
-  else session.setExpiry(null)
   if (isCookieStore(config.store)) await makeRoom(session)
   cookieOnCommit(session, signalCookie(c, await userTag(c, userId), SIGNAL_MAX_AGE))
   const next = options.next !== undefined && options.next !== '' ? options.next : loginNext(c)

@@ -1,7 +1,9 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import { BackwardError } from '../shared/errors.ts'
-import { DEFAULT_REDIRECT_FIELD, LOGIN_REQUIRED_TYPE, loginChallenge } from '../shared/protocol.ts'
-import { getUserId } from './auth.ts'
+import { DEFAULT_REDIRECT_FIELD, LOGIN_REQUIRED_TYPE, PAGE_HEADER, loginChallenge } from '../shared/protocol.ts'
+import { isSafeRedirect } from '../shared/safe-redirect.ts'
+import { MAX_NEXT_LENGTH, SHORT_LIVED_KEY, getUserId } from './auth.ts'
+import { reportSuspicious } from './suspicious.ts'
 import { problem } from './problem.ts'
 import { newSessionId } from './ids.ts'
 import { ACTION_KEY, NEXT_KEY, actionCookie, formEnctype, nonceHash, readLimited, recordForm } from './recorded-action.ts'
@@ -11,11 +13,10 @@ import { isCookieStore } from './stores/cookie.ts'
 
 /**
  * Sealed characters a cookie-store session must keep free when the wall records into it: what login()
- * adds next, so the login itself cannot overflow the cookie. Measured: the user id, the signal note and
- * an expiry add 80 + 4/3 of the id's JSON, 447 for a 256-character id with `remember`. A 2048-byte
- * ordinary form seals to about 3220, so it still records.
+ * adds next, so the login itself cannot overflow the cookie. Measured: the user id, the signal note, the
+ * login proof and an expiry add about 600 for a 256-character id with `remember`.
  */
-const LOGIN_HEADROOM = 512
+const LOGIN_HEADROOM = 768
 
 /** Options for {@link loginRequired}. */
 export interface LoginRequiredOptions {
@@ -28,12 +29,21 @@ export interface LoginRequiredOptions {
   /** Record no-JavaScript form posts (same-origin only) for replay after login. @default true */
   recordForms?: boolean
   /**
-   * Largest form body recorded, in bytes (files included). Larger posts still get the redirect but are
-   * not recorded. With the cookie store the cap is at most 2048 bytes, since a cookie holds about 4 KB,
-   * and a form whose sealed session would not fit (escaping can double it) is not recorded either.
-   * @default 1048576
+   * Largest record kept, in bytes as stored (JSON, files as base64): what an anonymous client can make
+   * the server keep is bounded by this, not by the body's size (escaping can grow a body 6×). Larger
+   * posts still get the redirect, are not recorded, and are reported to `onSuspicious`. With the cookie
+   * store, a record whose sealed session would not fit in 4 KB is not recorded either.
+   * @default 65536
    */
   maxRecordBytes?: number
+  /** Most form fields recorded (Django's DATA_UPLOAD_MAX_NUMBER_FIELDS); more are not recorded. @default 1000 */
+  maxRecordFields?: number
+  /**
+   * How long a session that exists only to hold a recorded post lives, in seconds: the anonymous
+   * session then expires with its action, not after the session's `maxAge`. Match backwardRoutes'
+   * `actionTtl`. @default 900
+   */
+  actionTtl?: number
   /** Other origins (`https://app.example.com`) whose form posts count as same-origin. @default [] */
   trustedOrigins?: string[]
 }
@@ -54,66 +64,86 @@ export function loginRequired(options: LoginRequiredOptions = {}): MiddlewareHan
   const field = options.redirectField ?? DEFAULT_REDIRECT_FIELD
   const isAuthenticated = options.isAuthenticated ?? ((c: Context) => getUserId(c) !== null)
   const recordForms = options.recordForms ?? true
-  const maxRecordBytes = options.maxRecordBytes ?? 1_048_576
+  const maxRecordBytes = options.maxRecordBytes ?? 65_536
+  const maxRecordFields = options.maxRecordFields ?? 1000
+  const actionTtl = options.actionTtl ?? 900
   const trustedOrigins = [...(options.trustedOrigins ?? [])]
   if (!Number.isInteger(maxRecordBytes) || maxRecordBytes < 0) throw new BackwardError('CONFIG', '[backward] loginRequired(): maxRecordBytes must be a whole number of bytes.')
+  if (!Number.isInteger(maxRecordFields) || maxRecordFields < 0) throw new BackwardError('CONFIG', '[backward] loginRequired(): maxRecordFields must be a whole number.')
+  if (!Number.isInteger(actionTtl) || actionTtl <= 0) throw new BackwardError('CONFIG', '[backward] loginRequired(): actionTtl must be a positive whole number of seconds.')
+  const limits = { bytes: maxRecordBytes, fields: maxRecordFields }
 
   return async function loginRequired(c, next) {
     if (await isAuthenticated(c)) return next()
     const facts: RequestFacts = { method: c.req.method, url: new URL(c.req.url), headers: c.req.raw.headers }
 
     if (!isNavigation(facts)) {
-      const target = withNext(loginUrl, field, sameOriginReferer(facts) ?? (facts.method === 'GET' ? pathAndQuery(facts.url) : null))
+      // The SDK says which page it is on; other clients are judged by their Referer, then the URL itself.
+      const target = withNext(loginUrl, field, bounded(sdkPage(facts) ?? sameOriginReferer(facts) ?? (facts.method === 'GET' ? pathAndQuery(facts.url) : null)))
       return problem(401, LOGIN_REQUIRED_TYPE, 'Login required', { loginUrl: target }, { 'WWW-Authenticate': loginChallenge(target), Vary: 'Cookie' })
     }
 
+    // The page to come back to travels in the login URL only: no session is made to hold it, so
+    // cookieless visits to protected pages store nothing.
+    if (facts.method !== 'POST' || !recordForms || !isProvenSameOrigin(facts, trustedOrigins)) {
+      return toLogin(c, withNext(loginUrl, field, bounded(facts.method === 'GET' || facts.method === 'HEAD' ? pathAndQuery(facts.url) : sameOriginReferer(facts))), null)
+    }
+    // A page to land on after the replay: the form's page, never the POST-only URL.
+    const destination = bounded(sameOriginReferer(facts))
     const session = c.get('session')
     if (session === undefined) throw new BackwardError('CONFIG', '[backward] loginRequired() needs session() earlier in the chain: app.use(session({ store })).')
-    const handle = sessionHandle(session)
     const config = sessionConfig(session)
-    const cookieSessions = isCookieStore(config.store)
-    let destination: string | null
+    const contentType = c.req.header('Content-Type') ?? ''
+    // A form body's stored size is at least a third of its bytes (`%41` stores as `A`), so three times
+    // the cap is all that could ever fit; the rest is not read.
+    const bytes = formEnctype(contentType) === null ? null : await readLimited(c.req.raw, maxRecordBytes * 3 + 1024)
+    // The query is part of the action (`/transfer?acct=123`); the replay keeps it on this origin.
+    const recorded = bytes === null ? null : await recordForm(pathAndQuery(facts.url), contentType, bytes, config.policy.now(), limits)
+    if (bytes === null && formEnctype(contentType) !== null) reportSuspicious(c, 'oversized-record', `a form post of more than ${maxRecordBytes * 3 + 1024} bytes was not recorded`)
+    if (typeof recorded === 'string') reportSuspicious(c, 'oversized-record', recorded)
+    const action = typeof recorded === 'string' ? null : recorded
     let actionCookieLine: string | null = null
-    if (facts.method === 'GET' || facts.method === 'HEAD') {
-      destination = pathAndQuery(facts.url)
-    } else {
-      // A page to land on after the replay: the form's page, never the POST-only URL.
-      destination = sameOriginReferer(facts)
-      if (recordForms && facts.method === 'POST' && isProvenSameOrigin(facts, trustedOrigins)) {
-        const contentType = c.req.header('Content-Type') ?? ''
-        const cap = cookieSessions ? Math.min(maxRecordBytes, 2048) : maxRecordBytes
-        const bytes = formEnctype(contentType) === null ? null : await readLimited(c.req.raw, cap)
-        // The query is part of the action (`/transfer?acct=123`); the replay keeps it on this origin.
-        const action = bytes === null ? null : await recordForm(pathAndQuery(facts.url), contentType, bytes, config.policy.now())
-        if (action !== null) {
-          // Bind the record to this browser (see ACTION_COOKIE): the session keeps only the nonce's hash.
-          const nonce = newSessionId()
-          handle.setInternal(ACTION_KEY, { ...action, nonce: await nonceHash(nonce) })
-          actionCookieLine = actionCookie(nonce, isSecureRequest(config.cookie.secure, facts.url))
-        }
+    if (action !== null) {
+      const handle = sessionHandle(session)
+      const anonymous = session.isEmpty()
+      // Bind the record to this browser (see ACTION_COOKIE): the session keeps only the nonce's hash.
+      const nonce = newSessionId()
+      handle.setInternal(ACTION_KEY, { ...action, nonce: await nonceHash(nonce) })
+      if (destination !== null) handle.setInternal(NEXT_KEY, destination)
+      // A session made only for this record lives as long as the record can be replayed.
+      if (anonymous) {
+        session.setExpiry(actionTtl)
+        handle.setInternal(SHORT_LIVED_KEY, true)
       }
-    }
-    if (destination !== null) handle.setInternal(NEXT_KEY, destination)
-    // A cookie store holds about 4 KB, and escaping and sealing can more than double a form's bytes (a
-    // body of `"` or `%01`): anonymous input must not make the commit a COOKIE_TOO_LARGE 500. What does
-    // not fit is not kept, as for a cross-site post; nothing is logged (the input is anyone's). The seal
-    // runs only when something long was written: a record, or a destination beyond any ordinary URL.
-    // The record goes first; the destination only if the session still does not fit without it.
-    if (cookieSessions && (actionCookieLine !== null || (destination?.length ?? 0) > 1024) && !(await fitsInCookie(session, LOGIN_HEADROOM))) {
-      let dropDestination = true
-      if (actionCookieLine !== null) {
+      // A cookie store holds about 4 KB, and escaping and sealing can more than double a form's bytes:
+      // anonymous input must not make the commit (or the login after it) a COOKIE_TOO_LARGE 500. What
+      // does not fit is not kept, as for a cross-site post, and is reported.
+      if (isCookieStore(config.store) && !(await fitsInCookie(session, LOGIN_HEADROOM))) {
         handle.deleteInternal(ACTION_KEY)
-        actionCookieLine = null
-        dropDestination = !(await fitsInCookie(session, LOGIN_HEADROOM))
-      }
-      if (dropDestination && destination !== null) {
         handle.deleteInternal(NEXT_KEY)
-        destination = null
-      }
+        if (anonymous) session.clear()
+        reportSuspicious(c, 'oversized-record', 'a form post whose sealed session would not fit in a 4 KB cookie was not recorded')
+      } else actionCookieLine = actionCookie(nonce, isSecureRequest(config.cookie.secure, facts.url))
     }
-    const res = c.redirect(withNext(loginUrl, field, destination), 303)
-    res.headers.set('Cache-Control', 'no-store')
-    if (actionCookieLine !== null) res.headers.append('Set-Cookie', actionCookieLine)
-    return res
+    return toLogin(c, withNext(loginUrl, field, destination), actionCookieLine)
   }
+}
+
+/** The 303 to the login page, never cached, with the action cookie when a post was recorded. */
+function toLogin(c: Context, target: string, actionCookieLine: string | null): Response {
+  const res = c.redirect(target, 303)
+  res.headers.set('Cache-Control', 'no-store')
+  if (actionCookieLine !== null) res.headers.append('Set-Cookie', actionCookieLine)
+  return res
+}
+
+/** A `next` longer than MAX_NEXT_LENGTH is dropped, not cut (a cut URL is another URL). */
+function bounded(next: string | null): string | null {
+  return next !== null && next.length <= MAX_NEXT_LENGTH ? next : null
+}
+
+/** The page the browser SDK said it is on (PAGE_HEADER): a path on this site, or null. */
+function sdkPage({ headers }: RequestFacts): string | null {
+  const page = headers.get(PAGE_HEADER)
+  return page !== null && page.startsWith('/') && isSafeRedirect(page) ? page : null
 }

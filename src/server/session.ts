@@ -57,7 +57,7 @@ export interface SessionOptions {
    * a restart (or answered by another process) are refused as another user's.
    * @default a random per-process secret
    */
-  secret?: string | readonly string[]
+  secret?: string | readonly string[] | undefined
   /**
    * Largest session, encoded as JSON, that a server-side store is asked to save. A bigger one fails
    * with SESSION_TOO_LARGE (a 500 naming the cause) instead of slowing every later request that
@@ -70,7 +70,7 @@ export interface SessionOptions {
    * replay triggers, reused Idempotency-Keys), from every backward middleware after this one.
    * @default one console.warn line per kind per minute
    */
-  onSuspicious?: SuspiciousHandler
+  onSuspicious?: SuspiciousHandler | undefined
   /** Clock, for tests. @default Date.now */
   now?: () => number
 }
