@@ -1,6 +1,6 @@
 import type { Context, HonoRequest, MiddlewareHandler } from 'hono'
-import { BackwardError } from '../shared/errors.ts'
-import { IDEMPOTENCY_HEADER, REQUEST_IN_PROGRESS_TYPE } from '../shared/protocol.ts'
+import { BackwardError, isBackwardError } from '../shared/errors.ts'
+import { IDEMPOTENCY_HEADER, LOGIN_REQUIRED_TYPE, PROBLEM_CONTENT_TYPE, REQUEST_IN_PROGRESS_TYPE } from '../shared/protocol.ts'
 import { getUserId } from './auth.ts'
 import { fromBase64Url, toBase64Url } from './base64url.ts'
 import { concatBytes } from './bytes.ts'
@@ -8,10 +8,17 @@ import { hashKey } from './ids.ts'
 import { nodeCrypto } from './node-crypto.ts'
 import { logStoreError, problem, storeUnavailable } from './problem.ts'
 import type { SessionData, SessionStore } from './store.ts'
+import { reportSuspicious } from './suspicious.ts'
 
 /** Options for {@link idempotency}. */
 export interface IdempotencyOptions {
-  /** Where records live. Any `SessionStore` works: memory, file, Redis, PostgreSQL. */
+  /**
+   * Where records live. Any `SessionStore` works: memory, file, Redis, PostgreSQL. Records are written
+   * with `{ evict: false }`: a store that makes room by evicting (memoryStore) never drops one before
+   * its `ttl`, and refuses new keys when full instead (503). A Redis server must run with
+   * `maxmemory-policy noeviction`: every record has a TTL, so the `volatile-*` policies (and the
+   * `allkeys-*` ones) may evict them under memory pressure, and an evicted key runs its request again.
+   */
   store: SessionStore
   /**
    * How long a key is held, in seconds: a finished response is kept this long for repeats, and a run
@@ -34,6 +41,15 @@ export interface IdempotencyOptions {
    * @default undefined
    */
   scope?: (c: Context) => string | null | Promise<string | null>
+  /**
+   * Most live keys one owner (a user, a session, a `scope`) may hold within `ttl`, counted by this
+   * process. A new key over it gets `429` with `Retry-After` (when the owner's oldest key expires); its
+   * repeats and every other owner are unaffected. On a store that states its capacity (memoryStore)
+   * the share is also at most a tenth of its entries and of its bytes, so one owner can never fill it.
+   * 429, not 503: the limit is this client's own excess (RFC 6585), not the server's state.
+   * @default 1000
+   */
+  maxKeysPerScope?: number
   /** Called with store failures (the request gets a 503) and with answers that could not be recorded. @default console.error */
   onStoreError?: (error: unknown) => void
 }
@@ -57,6 +73,12 @@ const encoder = new TextEncoder()
 /** The fingerprint of a form too large to parse: its type, without the boundary. */
 const LARGE_FORM = encoder.encode(`multipart/form-data >${FINGERPRINT_BYTES}`)
 const RECORD_VERSION = 1
+/** The part of a bounded store (its `capacity`) that one owner may hold. */
+const SCOPE_SHARE = 0.1
+/** Retry-After of the 503 for a full store: records leave only when they expire, so not a tight loop. */
+const STORE_FULL_RETRY_S = 60
+/** Bytes of a problem+json 401 read to see whether it is the login wall's. */
+const WALL_PEEK_BYTES = 4096
 
 interface Running {
   v: number
@@ -93,8 +115,17 @@ interface Done {
  * - A handler answering 408, 409, 425, 429, 502, 503 or 504 frees the key (it says it did nothing; the
  *   SDK retries those). Every other answer is kept for `ttl`, a 500 from a thrown error included: it
  *   may have come after a side effect.
+ * - The login wall's `401` (`urn:backward:login-required`) frees the key and stores nothing: nothing
+ *   ran, and the SDK's replay after login must run. Mount it before or after `loginRequired()`.
+ * - A key is the owner's and the key's, nothing else: the method, path, query and body go into the
+ *   fingerprint, so another request under a used key is a 422 (reported as `reused-idempotency-key`),
+ *   never a second run.
+ * - Records are never evicted to make room (`{ evict: false }`). A full store refuses new keys with
+ *   `503` `urn:backward:idempotency-store-full` and `Retry-After` (reported as `store-full`); old keys
+ *   keep answering. One owner holds at most `maxKeysPerScope` live keys (429 beyond).
  * - At most once wins over availability: the running record lives for `ttl`, so a run whose answer
  *   could not be saved (store down) or whose process died answers repeats with 409, never runs again.
+ *   An answer too large for a full store is kept as its status only (`response-not-kept`).
  * @example
  * app.use(session({ store: fileStore({ dir: '.sessions' }) }))
  * app.use('/api/*', idempotency({ store: fileStore({ dir: '.idempotency' }) }))
@@ -106,22 +137,39 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
   const lockMs = (options.lockTtl ?? 60) * 1000
   const maxBodyBytes = options.maxBodyBytes ?? 1_048_576
   const scope = options.scope
+  const maxKeysPerScope = options.maxKeysPerScope ?? 1000
   const onStoreError = options.onStoreError ?? logStoreError('idempotency()')
   for (const [name, value] of [['ttl', ttlMs], ['lockTtl', lockMs], ['maxBodyBytes', maxBodyBytes]] as const) {
     if (!Number.isFinite(value) || value <= 0) throw new BackwardError('CONFIG', `[backward] idempotency(): ${name} must be a positive number.`)
   }
+  if (!Number.isInteger(maxKeysPerScope) || maxKeysPerScope < 1) throw new BackwardError('CONFIG', '[backward] idempotency(): maxKeysPerScope must be a positive integer.')
+  const capacity = store.capacity
+  const share = {
+    keys: Math.min(maxKeysPerScope, capacity === undefined ? Infinity : Math.max(1, Math.floor(capacity.entries * SCOPE_SHARE))),
+    bytes: capacity === undefined ? Infinity : capacity.bytes * SCOPE_SHARE,
+  }
+  const ledger = keyLedger()
   if (scope !== undefined && typeof scope !== 'function') throw new BackwardError('CONFIG', '[backward] idempotency(): scope must be a function of the context that returns a string or null.')
 
   /** Saves the answer. Retried briefly; a record that vanished is recreated so a repeat never runs again. */
   async function remember(storeKey: string, done: Done): Promise<void> {
-    const data = done as unknown as SessionData
+    let data = done as unknown as SessionData
     for (let attempt = 0; ; attempt++) {
       try {
         const expiresAt = Date.now() + ttlMs
-        if ((await store.update(storeKey, data, expiresAt)) || (await store.create(storeKey, data, expiresAt))) return
+        if ((await store.update(storeKey, data, expiresAt, KEEP)) || (await store.create(storeKey, data, expiresAt, KEEP))) {
+          ledger.hold(storeKey, expiresAt, recordSize(data))
+          return
+        }
         onStoreError(new BackwardError('STORE_CONFLICT', '[backward] idempotency(): another run took this key while the handler ran; its answer was not recorded.'))
         return
       } catch (error) {
+        if (isBackwardError(error, 'STORE_FULL') && data.body !== null) {
+          // No room for the body: keep the status, so repeats get "not kept" instead of 409 for a day.
+          data = { ...data, body: null }
+          attempt--
+          continue
+        }
         if (attempt >= SAVE_RETRY_MS.length) return onStoreError(error)
         await new Promise((resolve) => setTimeout(resolve, SAVE_RETRY_MS[attempt]))
       }
@@ -138,23 +186,51 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
     if (owner === null) return next()
     const url = new URL(c.req.url)
     const fp = await fingerprint(c.req, url)
-    let storeKey: string
+    // The owner and the key only: the method, path, query and body are the fingerprint's, so another
+    // request under a used key finds its record and gets 422 (a path in here let it run again).
+    const storeKey = await hashKey(JSON.stringify([owner, key]), 'idempotency')
     try {
-      storeKey = await hashKey(JSON.stringify([owner, c.req.method, url.pathname, key]), 'idempotency')
+      const held = ledger.of(owner)
+      const known = ledger.has(storeKey)
+      if (!known && (held.count >= share.keys || held.bytes >= share.bytes)) {
+        // Over its share. A repeat of a key held elsewhere (another process, before a restart) still
+        // gets its answer; a new key waits until this owner's oldest one expires.
+        const record = await store.load(storeKey)
+        if (record !== null) return answerRepeat(c, record, fp)
+        reportSuspicious(c, 'store-full', `one owner holds ${held.count} live idempotency keys (${held.bytes} bytes), its share (${share.keys} keys); a new key was refused with 429`)
+        return problem(429, 'urn:backward:too-many-idempotency-keys', 'Too many Idempotency-Keys', { detail: 'This client holds too many unexpired Idempotency-Keys. Retry after the time given.' }, { 'Retry-After': String(held.retryAfter) })
+      }
       // The lock lives as long as an answer would: if the answer is never written, repeats get 409
       // until then instead of a second run (at most once beats availability).
-      if (!(await store.create(storeKey, { v: RECORD_VERSION, state: 'running', fp } satisfies Running, Date.now() + ttlMs))) {
-        return answerRepeat(await store.load(storeKey), fp)
+      const expiresAt = Date.now() + ttlMs
+      const running = { v: RECORD_VERSION, state: 'running', fp } satisfies Running as unknown as SessionData
+      // Counted before the write is awaited: 2,000 new keys sent at once must not all pass the check.
+      if (!known) ledger.add(storeKey, owner, expiresAt, recordSize(running))
+      const created = await store.create(storeKey, running, expiresAt, KEEP).catch((error: unknown) => {
+        if (!known) ledger.drop(storeKey)
+        throw error
+      })
+      if (!created) {
+        if (!known) ledger.drop(storeKey) // taken elsewhere (another process): not this one's to count
+        return answerRepeat(c, await store.load(storeKey), fp)
       }
     } catch (error) {
+      if (isBackwardError(error, 'STORE_FULL')) {
+        // Full of records that must live out their ttl: refuse the new key (nothing ran), keep the old.
+        reportSuspicious(c, 'store-full', 'the idempotency store is full of unexpired records; a new key was refused with 503')
+        c.res = problem(503, 'urn:backward:idempotency-store-full', 'Idempotency store full', { detail: 'The server cannot take new Idempotency-Keys right now. Retry later.' }, { 'Retry-After': String(STORE_FULL_RETRY_S) })
+        return c.res
+      }
       return storeUnavailable(c, error, onStoreError)
     }
 
     await next()
 
     const { status } = c.res
-    if (RETRYABLE.has(status)) {
-      // The handler said it did nothing. If the delete fails the key stays taken (409): never a rerun.
+    if (RETRYABLE.has(status) || (await isLoginWall(c.res))) {
+      // The handler said it did nothing (or the login wall stopped it): free the key, so the retry (the
+      // SDK's replay after login) runs. If the delete fails the key stays taken (409): never a rerun.
+      ledger.drop(storeKey)
       await store.delete(storeKey).catch(onStoreError)
       return
     }
@@ -372,9 +448,10 @@ function nextTurn(): Promise<false> {
   return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate : setTimeout)(() => resolve(false)))
 }
 
-function answerRepeat(record: SessionData | null, fp: string): Response {
+function answerRepeat(c: Context, record: SessionData | null, fp: string): Response {
   // Records written before fingerprints existed carry none: they match anything.
   if (record !== null && typeof record.fp === 'string' && record.fp !== fp) {
+    reportSuspicious(c, 'reused-idempotency-key', 'an Idempotency-Key was sent again with another method, path, query or body; answered 422')
     return problem(422, 'urn:backward:idempotency-key-reused', 'Idempotency-Key reused', { detail: 'This Idempotency-Key was used for a different request (method, path, query or body). Use a new key for a new request.' })
   }
   if (record === null || record.state !== 'done') {
@@ -392,4 +469,82 @@ function answerRepeat(record: SessionData | null, fp: string): Response {
     })
   }
   return new Response(NULL_BODY.has(done.status) || done.body === null ? null : fromBase64Url(done.body), { status: done.status, headers })
+}
+
+const KEEP = { evict: false } as const
+
+/** What a record costs a bounded store, near enough: its JSON's bulk (the body) plus the rest. */
+function recordSize(data: SessionData): number {
+  return 64 + (typeof data.body === 'string' ? data.body.length : 0) + JSON.stringify({ ...data, body: null }).length
+}
+
+/** True for the login wall's 401 (problem+json `urn:backward:login-required`). Reads a clone, at most 4 KiB. */
+async function isLoginWall(res: Response): Promise<boolean> {
+  if (res.status !== 401 || res.body === null) return false
+  if (!(res.headers.get('content-type') ?? '').toLowerCase().startsWith(PROBLEM_CONTENT_TYPE)) return false
+  const { head, whole } = await readHead(res.clone().body!, WALL_PEEK_BYTES)
+  if (!whole) return false
+  try {
+    return (JSON.parse(new TextDecoder().decode(head)) as { type?: unknown })?.type === LOGIN_REQUIRED_TYPE
+  } catch {
+    return false
+  }
+}
+
+interface Held {
+  owner: string
+  expiresAt: number
+  size: number
+}
+
+/**
+ * The keys this process took, per owner, until they expire: what `maxKeysPerScope` counts. One map in
+ * expiry order (every key lives `ttl`, and a saved answer moves its key to the back), so expired keys
+ * leave from the front in O(1) each; its size follows the live keys.
+ */
+function keyLedger(now: () => number = Date.now) {
+  const held = new Map<string, Held>()
+  const owners = new Map<string, { keys: Map<string, Held>; bytes: number }>()
+  function drop(storeKey: string): void {
+    const entry = held.get(storeKey)
+    if (entry === undefined) return
+    held.delete(storeKey)
+    const mine = owners.get(entry.owner)!
+    mine.keys.delete(storeKey)
+    mine.bytes -= entry.size
+    if (mine.keys.size === 0) owners.delete(entry.owner)
+  }
+  function prune(): void {
+    const t = now()
+    for (const [storeKey, entry] of held) {
+      if (entry.expiresAt > t) return
+      drop(storeKey)
+    }
+  }
+  function add(storeKey: string, owner: string, expiresAt: number, size: number): void {
+    drop(storeKey)
+    const entry = { owner, expiresAt, size }
+    held.set(storeKey, entry)
+    const mine = owners.get(owner) ?? { keys: new Map<string, Held>(), bytes: 0 }
+    owners.set(owner, mine)
+    mine.keys.set(storeKey, entry)
+    mine.bytes += size
+  }
+  return {
+    has: (storeKey: string) => held.has(storeKey),
+    drop,
+    add,
+    /** The owner's live keys, bytes, and seconds until its oldest key expires. */
+    of(owner: string) {
+      prune()
+      const mine = owners.get(owner)
+      const oldest = mine?.keys.values().next().value
+      return { count: mine?.keys.size ?? 0, bytes: mine?.bytes ?? 0, retryAfter: Math.max(1, Math.ceil(((oldest?.expiresAt ?? 0) - now()) / 1000)) }
+    },
+    /** A saved answer: the key's new expiry and size (it moves to the back). */
+    hold(storeKey: string, expiresAt: number, size: number): void {
+      const entry = held.get(storeKey)
+      if (entry !== undefined) add(storeKey, entry.owner, expiresAt, size)
+    },
+  }
 }

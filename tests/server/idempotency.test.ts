@@ -7,9 +7,10 @@ import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { toRequest } from '../../src/client/replay.ts'
 import type { BackwardAction, StoredFormEntry } from '../../src/client/types.ts'
-import { fileStore, getUserId, idempotency, login, memoryStore, session } from '../../src/server/index.ts'
+import { fileStore, getUserId, idempotency, login, loginRequired, memoryStore, session } from '../../src/server/index.ts'
 import type { IdempotencyOptions } from '../../src/server/index.ts'
 import type { SessionStore } from '../../src/server/store.ts'
+import type { SuspiciousEvent } from '../../src/server/suspicious.ts'
 import { postgresStore } from '../../src/server/stores/postgres.ts'
 import { redisStore } from '../../src/server/stores/redis.ts'
 import { createJar, type Jar } from '../helpers/jar.ts'
@@ -679,5 +680,167 @@ describe('idempotency: mounted after a middleware that reads the body', () => {
     expect((await send()).status).toBe(201)
     expect((await send()).headers.get('Idempotent-Replayed')).toBe('true')
     expect(runs).toEqual([{ to: 'alice' }])
+  })
+})
+
+describe('idempotency: nobody else can break a key (issue 13, items 3 and 9)', () => {
+  const SECRET = 'a test secret that is long enough to key the tags 0123456789'
+  /** Keyed records by X-User, with session() in front only for its onSuspicious hook. */
+  function sharedApp(options: Partial<IdempotencyOptions> & { store?: SessionStore } = {}) {
+    const runs: string[] = []
+    const events: SuspiciousEvent[] = []
+    const a = new Hono()
+    a.use(session({ store: memoryStore(), secret: SECRET, onSuspicious: (event) => void events.push(event) }))
+    a.use(idempotency({ store: memoryStore(), scope: byHeader, ...options }))
+    a.on(['POST', 'PUT'], ['/pay', '/refund'], async (c) => {
+      runs.push(`${c.req.header('X-User')} ${c.req.method} ${c.req.path}`)
+      return c.json({ run: runs.length, by: c.req.header('X-User'), body: await c.req.text() }, 201)
+    })
+    return { app: a, runs, events }
+  }
+  const as = (user: string, key: string, body = '') => ({ method: 'POST', headers: { 'X-User': user, 'Idempotency-Key': key }, body })
+
+  it('maxKeysPerScope must be a positive integer, checked at start-up', () => {
+    for (const maxKeysPerScope of [0, -1, 1.5, Number.NaN]) {
+      expect(() => idempotency({ store: memoryStore(), maxKeysPerScope })).toThrow(expect.objectContaining({ code: 'CONFIG', message: expect.stringMatching(/maxKeysPerScope/) }))
+    }
+  })
+
+  describe('security', () => {
+    it('the same key with another method, path, query or body gets 422 and a reused-idempotency-key report, never a run', async () => {
+      const { app: a, runs, events } = sharedApp()
+      const first = await a.request('/pay?to=alice', as('ada', 'k', 'pay alice 10'))
+      expect(first.status).toBe(201)
+      const variations: [string, string, RequestInit][] = [
+        ['method', '/pay?to=alice', { ...as('ada', 'k', 'pay alice 10'), method: 'PUT' }],
+        ['path', '/refund?to=alice', as('ada', 'k', 'pay alice 10')],
+        ['query', '/pay?to=mallory', as('ada', 'k', 'pay alice 10')],
+        ['body', '/pay?to=alice', as('ada', 'k', 'pay mallory 1000')],
+      ]
+      for (const [what, path, init] of variations) {
+        const res = await a.request(path, init)
+        expect(res.status, what).toBe(422)
+        expect(res.headers.get('Content-Type'), what).toBe('application/problem+json')
+        expect(await res.json(), what).toMatchObject({ type: 'urn:backward:idempotency-key-reused', status: 422 })
+      }
+      expect(events.map((e) => [e.kind, e.path])).toEqual([
+        ['reused-idempotency-key', '/pay'],
+        ['reused-idempotency-key', '/refund'],
+        ['reused-idempotency-key', '/pay'],
+        ['reused-idempotency-key', '/pay'],
+      ])
+      expect(JSON.stringify(events)).not.toMatch(/mallory|alice/) // no query, no body in a report
+      const same = await a.request('/pay?to=alice', as('ada', 'k', 'pay alice 10'))
+      expect(same.headers.get('Idempotent-Replayed')).toBe('true')
+      expect(runs).toEqual(['ada POST /pay'])
+    })
+
+    it('Mallory with 2,000 keys cannot evict or block Alice: past her share she gets 429 with Retry-After; Alice\'s replay gets the first answer, one run', async () => {
+      // The share: maxKeysPerScope (1,000), and at most a tenth of a store that states its capacity.
+      for (const [store, share] of [[memoryStore(), 1_000], [memoryStore({ maxEntries: 1_000 }), 100]] as const) {
+        const { app: a, runs, events } = sharedApp({ store })
+        const paid = await a.request('/pay', as('alice', 'alice-pays', 'pay bob 10'))
+        expect(paid.status).toBe(201)
+        // Sent at once: the count is taken before any write is awaited, so a burst cannot slip past it.
+        const flood = await Promise.all(Array.from({ length: 2_000 }, (_, i) => a.request('/pay', as('mallory', `m-${i}`, 'x'))))
+        const statuses = flood.map((res) => res.status)
+        expect(statuses.filter((s) => s === 201)).toHaveLength(share)
+        expect(statuses.filter((s) => s === 429)).toHaveLength(2_000 - share)
+        const refused = flood.find((res) => res.status === 429)!
+        expect(refused.headers.get('Content-Type')).toBe('application/problem+json')
+        expect(Number(refused.headers.get('Retry-After'))).toBeGreaterThan(86_000) // her oldest key's expiry, a day away
+        expect(await refused.json()).toMatchObject({ type: 'urn:backward:too-many-idempotency-keys', status: 429 })
+        expect(events.some((e) => e.kind === 'store-full')).toBe(true)
+        // Her own repeats are still answered (at her cap), never run again.
+        const hers = await a.request('/pay', as('mallory', 'm-0', 'x'))
+        expect(hers.headers.get('Idempotent-Replayed')).toBe('true')
+        // Alice: her record survived, and she can still take new keys.
+        const replay = await a.request('/pay', as('alice', 'alice-pays', 'pay bob 10'))
+        expect(replay.status).toBe(201)
+        expect(replay.headers.get('Idempotent-Replayed')).toBe('true')
+        expect(await replay.json()).toMatchObject({ run: 1, by: 'alice' })
+        expect((await a.request('/pay', as('alice', 'alice-2', 'pay carol 5'))).status).toBe(201)
+        expect(runs.filter((r) => r.startsWith('alice'))).toEqual(['alice POST /pay', 'alice POST /pay'])
+        expect(runs.filter((r) => r.startsWith('mallory'))).toHaveLength(share)
+      }
+    })
+
+    it('a freed key (the handler answered 503, or the login wall) frees its place in the owner\'s share', async () => {
+      const a = new Hono()
+      let status = 503
+      a.use(idempotency({ store: memoryStore(), scope: byHeader, maxKeysPerScope: 2 }))
+      a.post('/x', (c) => c.text('x', status as 201))
+      for (let i = 0; i < 5; i++) expect((await a.request('/x', as('ada', `busy-${i}`))).status).toBe(503)
+      status = 201
+      expect((await a.request('/x', as('ada', 'a'))).status).toBe(201)
+      expect((await a.request('/x', as('ada', 'b'))).status).toBe(201)
+      expect((await a.request('/x', as('ada', 'c'))).status).toBe(429)
+    })
+
+    it('records are never evicted to make room: a full store refuses new keys with 503 and Retry-After (store-full); every old key still replays', async () => {
+      const store = memoryStore({ maxEntries: 50 })
+      const { app: a, runs, events } = sharedApp({ store })
+      // Fifty users, one key each: the store is full of records that must live out their ttl.
+      for (let i = 0; i < 50; i++) expect((await a.request('/pay', as(`user-${i}`, 'k', `pay ${i}`))).status).toBe(201)
+      const late = await a.request('/pay', as('user-50', 'k', 'pay 50'))
+      expect(late.status).toBe(503)
+      expect(late.headers.get('Retry-After')).toBe('60')
+      expect(await late.json()).toMatchObject({ type: 'urn:backward:idempotency-store-full', status: 503 })
+      expect(events.filter((e) => e.kind === 'store-full')).toHaveLength(1)
+      for (let i = 0; i < 50; i++) {
+        const replay = await a.request('/pay', as(`user-${i}`, 'k', `pay ${i}`))
+        expect(replay.headers.get('Idempotent-Replayed'), `user-${i}`).toBe('true')
+      }
+      expect(runs).toHaveLength(50)
+      expect(store.size).toBe(50)
+    })
+
+    it('an answer too large for a full store is kept as its status ("not kept"), never left running or run again', async () => {
+      const store = memoryStore({ maxBytes: 20_000 })
+      const a = new Hono()
+      const runs: number[] = []
+      a.use(idempotency({ store, scope: byHeader }))
+      a.post('/big', (c) => (runs.push(1), c.text('b'.repeat(30_000), 201)))
+      expect((await a.request('/big', as('ada', 'k'))).status).toBe(201)
+      const repeat = await a.request('/big', as('ada', 'k'))
+      expect(repeat.status).toBe(201)
+      expect(await repeat.json()).toMatchObject({ type: 'urn:backward:response-not-kept' })
+      expect(runs).toEqual([1])
+    })
+
+    it('the login wall\'s 401 is never kept: 2,000 anonymous keyed posts leave 0 records, and the replay after login runs', async () => {
+      const idem = memoryStore()
+      const runs: string[] = []
+      const a = new Hono()
+      a.use(session({ store: memoryStore(), secret: SECRET }))
+      a.post('/cart', (c) => (c.var.session.set('cart', 1), c.text('ok')))
+      a.post('/login', async (c) => (await login(c, 'ada'), c.text('ok')))
+      a.use('/api/*', idempotency({ store: idem })) // before loginRequired(), as the README mounts it
+      a.post('/api/pay', loginRequired(), (c) => (runs.push(String(getUserId(c))), c.json({ paid: true }, 201)))
+      const jar = createJar()
+      await go(a, jar, '/cart', { method: 'POST' }) // an anonymous session: it owns keys
+      const fetchPost = (key: string) => go(a, jar, '/api/pay', { method: 'POST', headers: { 'Idempotency-Key': key, 'Sec-Fetch-Mode': 'cors', 'Content-Type': 'application/json' }, body: '{"amount":10}' })
+      for (let i = 0; i < 2_000; i++) {
+        const res = await fetchPost(`anon-${i}`)
+        if (i === 0) expect(await res.json()).toMatchObject({ type: 'urn:backward:login-required' })
+        expect(res.status).toBe(401)
+      }
+      expect([idem.size, idem.bytes]).toEqual([0, 0])
+      await go(a, jar, '/login', { method: 'POST' })
+      const replay = await fetchPost('anon-0')
+      expect(replay.status).toBe(201)
+      expect(replay.headers.get('Idempotent-Replayed')).toBeNull()
+      expect((await fetchPost('anon-0')).headers.get('Idempotent-Replayed')).toBe('true')
+      expect(runs).toEqual(['ada'])
+    })
+
+    it('a handler\'s own 401 that is not the login wall is kept like any final answer', async () => {
+      const { app: a, runs } = app()
+      const first = await a.request('/status/401', post('k401'))
+      const repeat = await a.request('/status/401', post('k401'))
+      expect([first.status, repeat.status]).toEqual([401, 401])
+      expect(repeat.headers.get('Idempotent-Replayed')).toBe('true')
+      expect(runs).toEqual(['401'])
+    })
   })
 })
