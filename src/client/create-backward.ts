@@ -86,7 +86,8 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
 
   async function pending(): Promise<BackwardAction[]> {
     return ((await store((s) => s.values())) as BackwardAction[])
-      .filter((value) => value?.version === 1 && value.expiresAt > now())
+      // Not `expiresAt > now()`: a record with no valid expiry is listed, for the replay to drop it as invalid.
+      .filter((value) => value?.version === 1 && !(value.expiresAt <= now()))
       .sort((a, b) => a.createdAt - b.createdAt)
   }
 

@@ -1,8 +1,9 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createBackward, idbStorage, isBackwardError } from '../../src/client/index.ts'
 import type { BackwardStorage, StoredFile } from '../../src/client/index.ts'
 import { ORIGIN, USER_A, USER_B, api, bytesOf, loginRequiredResponse, names, page, textOf, useApi } from './helpers.ts'
 import { cookieJar, fakeLocation } from './fakes.ts'
+import { IDEMPOTENCY_HEADER, PAGE_HEADER } from '../../src/shared/protocol.ts'
 
 useApi()
 
@@ -45,10 +46,28 @@ describe('capture', () => {
     expect(names(events)).toEqual(['queued', 'login-required'])
   })
 
-  it('uses crypto.randomUUID for ids by default', async () => {
+  it('makes UUID v4 ids by default', async () => {
     const { bw } = await page()
     await bw.fetch('/api/a', { method: 'DELETE' })
     expect((await bw.pending())[0]!.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+  })
+
+  it('makes ids where crypto.randomUUID is missing (plain http at a host other than localhost: an insecure context)', async () => {
+    const real = globalThis.crypto
+    const getRandomValues = vi.fn(<T extends ArrayBufferView | null>(array: T) => real.getRandomValues(array))
+    vi.stubGlobal('crypto', { getRandomValues })
+    try {
+      expect(globalThis.crypto.randomUUID).toBeUndefined()
+      const { bw, events } = await page({ onLoginRequired: () => {} })
+      for (let i = 0; i < 50; i++) await bw.fetch('/api/a', { method: 'POST' })
+      const ids = (await bw.pending()).map((a) => a.id)
+      expect(names(events).filter((n) => n == 'error')).toEqual([])
+      expect(new Set(ids).size).toBe(50)
+      for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+      expect(getRandomValues).toHaveBeenCalled()
+    } finally {
+      vi.unstubAllGlobals()
+    }
   })
 
   it('does not save safe methods (GET) by default, and hands nothing off', async () => {
@@ -263,6 +282,51 @@ describe('headers', () => {
       'content-type',
       'x-requested-with',
     ])
+  })
+})
+
+describe('page header (Backward-Page)', () => {
+  it('a same-origin request that may be saved carries the page\'s path and query (no fragment): the server\'s `next`', async () => {
+    const { bw } = await page({ onLoginRequired: () => {}, location: fakeLocation(`${ORIGIN}/reset?token=abc&x=%20y#frag`) })
+    await bw.fetch('/api/a', { method: 'POST', body: 'a' })
+    expect(api.received[0]!.headers.get(PAGE_HEADER)).toBe('/reset?token=abc&x=%20y')
+  })
+
+  it('rides on a Request input, without changing the caller\'s headers', async () => {
+    const { bw } = await page({ onLoginRequired: () => {} })
+    const headers = new Headers({ 'Content-Type': 'text/plain' })
+    const input = new Request(`${ORIGIN}/api/a`, { method: 'POST', headers, body: 'a' })
+    await bw.fetch(input)
+    expect(api.received[0]!.headers.get(PAGE_HEADER)).toBe('/people?page=2')
+    expect([...headers.keys()]).toEqual(['content-type'])
+    expect(input.headers.has(PAGE_HEADER)).toBe(false)
+  })
+
+  it('is never saved with the action, even when allow-listed, and a replay does not carry it', async () => {
+    const { bw, storage } = await page({ onLoginRequired: () => {}, headers: [PAGE_HEADER] })
+    await bw.fetch(new Request(`${ORIGIN}/api/request`, { method: 'POST', body: 'r' }))
+    await bw.fetch('/api/init', { method: 'POST', body: 'i', headers: { [PAGE_HEADER]: '/spoofed' } })
+    const actions = await bw.pending()
+    expect(actions.map((a) => a.headers.map(([name]) => name))).toEqual([['content-type'], ['content-type']])
+    const raw = JSON.stringify(await storage.values()).toLowerCase()
+    expect(raw).not.toContain(PAGE_HEADER.toLowerCase())
+    expect(raw).not.toContain('/spoofed')
+    api.loggedIn = true
+    await bw.replay()
+    const replays = api.received.filter((r) => r.headers.has(IDEMPOTENCY_HEADER))
+    expect(replays).toHaveLength(2)
+    for (const r of replays) expect(r.headers.has(PAGE_HEADER)).toBe(false)
+  })
+
+  it('is not added to what is never saved: a GET, a credentials-omit request, a cross-origin request', async () => {
+    const seen: Request[] = []
+    const { bw } = await page({ fetch: async (request) => (seen.push(request), new Response('ok')) })
+    await bw.fetch('/api/people')
+    await bw.fetch('/api/omit', { method: 'POST', credentials: 'omit' })
+    await bw.fetch('https://evil.test/api/x', { method: 'POST' })
+    await bw.fetch('https://sub.app.test/api/x', { method: 'POST' })
+    expect(seen).toHaveLength(4)
+    for (const request of seen) expect(request.headers.has(PAGE_HEADER), request.url).toBe(false)
   })
 })
 

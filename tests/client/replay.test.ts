@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { createBackward, idbStorage, memoryStorage } from '../../src/client/index.ts'
 import type { BackwardAction, CreateBackwardOptions } from '../../src/client/index.ts'
 import { IDEMPOTENCY_HEADER, LOGIN_SIGNAL_COOKIE_SECURE, REQUEST_IN_PROGRESS_TYPE } from '../../src/shared/protocol.ts'
-import { USER_A, USER_B, api, loginRequiredResponse, cookieJar, fakeLocation, fakeLocks, names, page, record, textOf, useApi } from './helpers.ts'
+import { ORIGIN, USER_A, USER_B, api, loginRequiredResponse, cookieJar, fakeLocation, fakeLocks, names, page, record, textOf, useApi } from './helpers.ts'
 
 useApi()
 
@@ -471,5 +471,118 @@ describe('security', () => {
     const two = createBackward({ location: fakeLocation(), document: jar, storage })
     await two.replay()
     expect(replayedUrls()).toEqual(['/api/b'])
+  })
+
+  describe('a record written into storage by someone else (not by backward)', () => {
+    /** A well-formed action as backward writes it, with `patch` applied. */
+    const forged = (patch: Partial<BackwardAction>): BackwardAction => ({
+      version: 1,
+      id: 'f0f0f0f0-0000-4000-8000-000000000000',
+      method: 'POST',
+      url: `${ORIGIN}/api/ok`,
+      headers: [],
+      body: null,
+      credentials: 'include',
+      mode: 'cors',
+      createdAt: Date.now() - 1000,
+      expiresAt: Date.now() - 1000 + 3_600_000,
+      returnTo: `${ORIGIN}/`,
+      user: null,
+      attempts: 0,
+      ...patch,
+    })
+
+    it.each([
+      ['another origin', { url: 'https://evil.test/api/steal' }],
+      ['another port', { url: 'https://app.test:8443/api/x' }],
+      ['plain http', { url: 'http://app.test/api/x' }],
+      ['a sibling subdomain', { url: 'https://sub.app.test/api/x' }],
+      ['not http(s)', { url: 'javascript:alert(1)' }],
+      ['a relative URL', { url: '/api/x' }],
+      ['a URL that is not a string', { url: 42 as unknown as string }],
+      ['an expiry past createdAt + ttl', { expiresAt: Date.now() + 3_600_000 * 24 * 365 }],
+      ['an expiry that is not a number', { expiresAt: NaN }],
+    ])('%s: dropped (failed/invalid, suspicious/foreign-record) before beforeReplay, never sent', async (_, patch) => {
+      const sent: string[] = []
+      const beforeReplay = vi.fn(() => ({ 'X-CSRF-Token': 's3cret' }))
+      const storage = memoryStorage()
+      const record_ = forged(patch)
+      await storage.set(record_.id, record_)
+      api.loggedIn = true
+      const bw = createBackward({
+        storage,
+        location: fakeLocation(),
+        document: cookieJar(),
+        beforeReplay,
+        fetch: async (request) => (request.headers.has(IDEMPOTENCY_HEADER) && sent.push(request.url), fetch(request)),
+      })
+      const events = record(bw)
+      await bw.replay()
+      expect(sent).toEqual([])
+      expect(beforeReplay).not.toHaveBeenCalled()
+      expect(names(events)).toEqual(['failed', 'suspicious'])
+      expect(events[0]![1]).toMatchObject({ reason: 'invalid', action: { id: record_.id } })
+      expect(events[1]![1]).toMatchObject({ kind: 'foreign-record', detail: expect.any(String), action: { id: record_.id } })
+      expect(await storage.get(record_.id)).toBeUndefined()
+    })
+
+    it('the records backward wrote around it are still replayed, in order', async () => {
+      const first = await page({ onLoginRequired: () => {} })
+      await first.bw.fetch('/api/before', { method: 'POST' })
+      const bad = forged({ url: 'https://evil.test/api/steal', createdAt: Date.now() })
+      await first.storage.set(bad.id, bad)
+      await new Promise((resolve) => setTimeout(resolve, 2))
+      await first.bw.fetch('/api/after', { method: 'POST' })
+      api.loggedIn = true
+      const next = createBackward({ location: fakeLocation(), document: cookieJar(signal()), storage: first.storage })
+      const events = record(next)
+      await vi.waitFor(async () => expect(await first.storage.values()).toEqual([USER_A]))
+      expect(replayedUrls()).toEqual(['/api/before', '/api/after'])
+      expect(names(events)).toEqual(['replayed', 'failed', 'suspicious', 'replayed'])
+    })
+  })
+})
+
+describe('expired actions', () => {
+  it('are purged when an instance is created, with an expired event each, before any replay', async () => {
+    let now = 1_000_000
+    const first = await page({ onLoginRequired: () => {}, ttl: 60, now: () => now })
+    await first.bw.fetch('/api/old', { method: 'POST', body: '4111 1111 1111 1111' })
+    now += 30_000
+    await first.bw.fetch('/api/new', { method: 'POST', body: 'fresh' })
+    now += 31_000
+    // A later page load, no login: nothing is sent, but the expired body is gone from storage.
+    const next = createBackward({ location: fakeLocation(), document: cookieJar(), storage: first.storage, ttl: 60, now: () => now })
+    const events = record(next)
+    await vi.waitFor(() => expect(names(events)).toEqual(['expired']))
+    expect((events[0]![1] as { action: BackwardAction }).action.url).toBe(`${ORIGIN}/api/old`)
+    const raw = JSON.stringify(await first.storage.values(), (_, v: unknown) => (v instanceof ArrayBuffer ? textOf(v) : v))
+    expect(raw).not.toContain('4111')
+    expect(raw).toContain('fresh')
+    expect(replayedUrls()).toEqual([])
+  })
+
+  it('are purged on creation even with a login signal, and never sent', async () => {
+    let now = 1_000_000
+    const first = await page({ onLoginRequired: () => {}, ttl: 60, now: () => now })
+    await first.bw.fetch('/api/old', { method: 'POST' })
+    now += 60_000
+    api.loggedIn = true
+    const next = createBackward({ location: fakeLocation(), document: cookieJar(signal()), storage: first.storage, ttl: 60, now: () => now })
+    const events = record(next)
+    await vi.waitFor(() => expect(names(events)).toEqual(['expired']))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(names(events)).toEqual(['expired'])
+    expect(replayedUrls()).toEqual([])
+    expect(await first.storage.values()).toEqual([USER_A])
+  })
+
+  it('are left out of pending() as soon as they expire', async () => {
+    let now = 1_000_000
+    const { bw } = await page({ onLoginRequired: () => {}, ttl: 60, now: () => now })
+    await bw.fetch('/api/a', { method: 'POST' })
+    expect(await bw.pending()).toHaveLength(1)
+    now += 60_000
+    expect(await bw.pending()).toEqual([])
   })
 })
