@@ -12,9 +12,10 @@ export interface MemoryStoreOptions {
    */
   maxEntries?: number
   /**
-   * Most bytes kept: each record counts its stored JSON plus its key, in characters (one per byte for
-   * ASCII, which is what backward stores). Full works as for `maxEntries`. A single record larger than
-   * this is refused with `STORE_FULL`. A count alone let about 80 recorded 1 MiB form posts exhaust the heap.
+   * Most bytes kept: each record counts its stored JSON plus its key, as the heap holds them (one byte a
+   * character, two when the JSON has a character above U+00FF). Full works as for `maxEntries`. A single
+   * record larger than this is refused with `STORE_FULL`. A count alone let about 80 recorded 1 MiB
+   * form posts exhaust the heap.
    * @default 67108864 (64 MiB)
    */
   maxBytes?: number
@@ -25,7 +26,7 @@ export interface MemoryStoreOptions {
 interface Entry {
   json: string
   expiresAt: number
-  /** JSON length plus key length: what the record counts against `maxBytes`. */
+  /** JSON plus key, in heap bytes: what the record counts against `maxBytes`. */
   size: number
   /** Written with `{ evict: false }`: kept until it expires. */
   kept: boolean
@@ -122,7 +123,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & { 
     // An update that does not say keeps the record's kind: a wrapper that drops the options (a cache
     // in front of the store) must not turn a kept record evictable.
     const keep = options?.evict === undefined ? old?.kept === true : !options.evict
-    const entry: Entry = { json, expiresAt, size: json.length + key.length, kept: keep }
+    const entry: Entry = { json, expiresAt, size: heapBytes(json) + key.length, kept: keep }
     if (entry.size > maxBytes) {
       throw new BackwardError('STORE_FULL', `[backward] memoryStore: a record of ${entry.size} bytes is larger than maxBytes (${maxBytes}); it was not stored. Raise maxBytes or store less.`)
     }
@@ -181,4 +182,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & { 
       return sweep()
     },
   }
+}
+
+/** V8 keeps a string with only Latin-1 characters at one byte each, any other at two. */
+const WIDE = /[^\x00-\xff]/
+function heapBytes(text: string): number {
+  return WIDE.test(text) ? text.length * 2 : text.length
 }
