@@ -54,7 +54,7 @@ describe('capture', () => {
 
   it('makes ids where crypto.randomUUID is missing (plain http at a host other than localhost: an insecure context)', async () => {
     const real = globalThis.crypto
-    const getRandomValues = vi.fn(<T extends ArrayBufferView | null>(array: T) => real.getRandomValues(array))
+    const getRandomValues = vi.fn((array: Uint8Array<ArrayBuffer>) => real.getRandomValues(array))
     vi.stubGlobal('crypto', { getRandomValues })
     try {
       expect(globalThis.crypto.randomUUID).toBeUndefined()

@@ -133,7 +133,7 @@ describe('user confirmation (userUrl)', () => {
   })
 
   it('a userUrl off this site is never asked: nothing replayed, an error event', async () => {
-    const fetch = vi.fn(globalThis.fetch)
+    const fetch = vi.fn((request: Request) => globalThis.fetch(request))
     const { next, events } = await afterLogin(cookieJar(), { userUrl: 'https://evil.test/user', fetch })
     await next.replay()
     expect(fetch.mock.calls.map(([request]) => request.url)).toEqual([])
