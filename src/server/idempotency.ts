@@ -43,7 +43,7 @@ export interface IdempotencyOptions {
   scope?: (c: Context) => string | null | Promise<string | null>
   /**
    * Most live keys one owner (a user, a session, a `scope`) may hold within `ttl`, counted by this
-   * process. A new key over it gets `429` with `Retry-After` (when the owner's oldest key expires); its
+   * `idempotency()` in this process (N processes allow up to N times as many). A new key over it gets `429` with `Retry-After` (when the owner's oldest key expires); its
    * repeats and every other owner are unaffected. On a store that states its capacity (memoryStore)
    * the share is also at most a tenth of its entries and of its bytes, so one owner can never fill it.
    * 429, not 503: the limit is this client's own excess (RFC 6585), not the server's state.

@@ -39,7 +39,7 @@ interface Entry {
  * @example
  * app.use(session({ store: memoryStore({ maxEntries: 50_000, maxBytes: 256 * 1024 * 1024 }) }))
  */
-export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & { readonly size: number; readonly bytes: number } {
+export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & { readonly size: number; readonly bytes: number; readonly capacity: { entries: number; bytes: number } } {
   const maxEntries = options.maxEntries ?? 10_000
   const maxBytes = options.maxBytes ?? 67_108_864
   const now = options.now ?? Date.now
