@@ -1,7 +1,7 @@
 export { session } from './session.ts'
 export type { SessionCookieOptions, SessionOptions } from './session.ts'
 export type { Session } from './session-core.ts'
-export type { SessionData, SessionStore } from './store.ts'
+export type { SessionData, SessionStore, StoreWriteOptions } from './store.ts'
 export { memoryStore } from './stores/memory.ts'
 export type { MemoryStoreOptions } from './stores/memory.ts'
 export { fileStore } from './stores/file.ts'

@@ -197,7 +197,8 @@ export function session(options: SessionOptions): MiddlewareHandler {
  * answers 500), so it is loud in logs and monitoring instead of passing for a blip.
  */
 function isOutage(error: unknown): boolean {
-  return !(error instanceof BackwardError) || error.code === 'STORE_UNAVAILABLE'
+  // STORE_FULL too: a bounded memoryStore full of records that must not be evicted frees room as they expire.
+  return !(error instanceof BackwardError) || error.code === 'STORE_UNAVAILABLE' || error.code === 'STORE_FULL'
 }
 
 function settle(options: SessionOptions): SessionConfig {

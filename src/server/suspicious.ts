@@ -14,7 +14,8 @@ import type { Context } from 'hono'
  * - `oversized-session`: a session whose encoded size passes the save limit; not saved.
  * - `cross-site-trigger`: the login-redirect endpoint reached without login()'s proof (a third-party page).
  * - `reused-idempotency-key`: an Idempotency-Key sent again with another method, path, query or body.
- * - `store-full`: the idempotency store is full; a new key was refused with 503.
+ * - `store-full`: the idempotency store is full (a new key was refused with 503), or one owner passed
+ *   its fair share of it (`maxKeysPerScope`: 429).
  */
 export type SuspiciousKind =
   | 'planted-cookie'
