@@ -10,7 +10,7 @@ import { hashKey, isSessionId, newSessionId } from './ids.ts'
 import { logStoreError, storeUnavailable } from './problem.ts'
 import { ACTION_KEY, NEXT_KEY, actionCookie, actionCookieName, nonceHash, readLimited, readRecordedAction, replayBody, type RecordedAction } from './recorded-action.ts'
 import { assertLocalPath, isProvenSameOrigin, isSecureRequest, withNext } from './request-kind.ts'
-import { handOverSession, saveSessionNow, sessionConfig, sessionCookieName, sessionHandle } from './session.ts'
+import { countCookie, handOverSession, saveSessionNow, sessionConfig, sessionCookieName, sessionHandle } from './session.ts'
 import type { Session } from './session-core.ts'
 import type { SessionStore } from './store.ts'
 import { isCookieStore, type CookieSessionStore } from './stores/cookie.ts'
@@ -138,7 +138,10 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
   routes.get('/user', async function currentUser(c) {
     const session = c.get('session')
     if (session === undefined) throw new BackwardError('CONFIG', '[backward] backwardRoutes() needs session() earlier in the chain: app.use(session({ store })).')
-    const userId = (await isAuthenticated(c)) ? getUserId(c) : null
+    // A session cookie sent twice was planted (a sibling subdomain's Domain cookie): the session read
+    // may be the attacker's, so no user is confirmed and the SDK keeps its queue.
+    const planted = countCookie(c.req.header('Cookie') ?? '', sessionCookieName(sessionConfig(session), c.req.url)) > 1
+    const userId = !planted && (await isAuthenticated(c)) ? getUserId(c) : null
     const res = c.json({ user: userId === null ? null : await userTag(c, userId) })
     res.headers.set('Cache-Control', 'no-store')
     res.headers.set('Vary', 'Cookie')

@@ -139,6 +139,9 @@ describe('item 2: the login signal and the session cookie cannot be planted over
     const id = jar.cookies.get('sessionid')!
     await app.request(`${ORIGIN}/people`, { headers: { ...NAV, Cookie: `sessionid=${id}; sessionid=${'A'.repeat(43)}` } })
     expect(events.map((e) => e.kind)).toContain('planted-cookie')
+    // Whichever value the browser sent first, no user is confirmed to the SDK while two are sent.
+    const who = await app.request(`${ORIGIN}/backward/user`, { headers: { ...FETCH, Cookie: `sessionid=${id}; sessionid=${id}` } })
+    expect(await who.json()).toEqual({ user: null })
   })
 
   it('the signal comes only from a saved session: a login whose commit fails sends no signal', async () => {
