@@ -71,17 +71,31 @@ export async function readLimited(request: Request, limit: number): Promise<Uint
   return out
 }
 
-/** Builds the record from a form body, or null when the body cannot be parsed as the declared form. */
-export async function recordForm(path: string, contentType: string, bytes: Uint8Array<ArrayBuffer>, now: number): Promise<RecordedAction | null> {
+/** The caps of a record: its size as stored (JSON, UTF-8) and its number of fields. */
+export interface RecordLimits {
+  bytes: number
+  fields: number
+}
+
+/**
+ * Builds the record from a form body: null when the body cannot be parsed as the declared form, a
+ * sentence saying which cap it passed when it is over `limits` (nothing is kept then).
+ */
+export async function recordForm(path: string, contentType: string, bytes: Uint8Array<ArrayBuffer>, now: number, limits: RecordLimits): Promise<RecordedAction | string | null> {
   const enctype = formEnctype(contentType)
   if (enctype === null) return null
+  const tooMany = (count: number) => `a form of ${count > limits.fields ? 'more than ' + limits.fields : count} fields was not recorded (limit ${limits.fields})`
   const fields: RecordedAction['fields'] = []
   if (enctype === 'text/plain') {
-    for (const line of new TextDecoder().decode(bytes).split(/\r\n/)) {
+    const lines = new TextDecoder().decode(bytes).split(/\r\n/)
+    if (lines.length > limits.fields) return tooMany(lines.length)
+    for (const line of lines) {
       const eq = line.indexOf('=')
       if (eq > 0) fields.push([line.slice(0, eq), line.slice(eq + 1)])
     }
   } else {
+    // Counted before parsing: a body of 100,000 empty fields is refused without building them.
+    if (enctype === 'application/x-www-form-urlencoded' && countByte(bytes, 0x26) >= limits.fields) return tooMany(countByte(bytes, 0x26) + 1)
     let form: FormData
     try {
       form = await new Response(bytes, { headers: { 'Content-Type': contentType } }).formData()
@@ -89,12 +103,24 @@ export async function recordForm(path: string, contentType: string, bytes: Uint8
       return null
     }
     for (const [name, value] of form) {
+      if (fields.length >= limits.fields) return tooMany(limits.fields + 1)
       if (typeof value === 'string') fields.push([name, value])
       else fields.push([name, { file: value.name, type: value.type, data: toBase64Url(new Uint8Array(await value.arrayBuffer())) }])
     }
   }
-  return { v: FORMAT_VERSION, id: crypto.randomUUID(), method: 'POST', path, enctype, fields, at: now }
+  const action: RecordedAction = { v: FORMAT_VERSION, id: crypto.randomUUID(), method: 'POST', path, enctype, fields, at: now }
+  // As stored: the JSON the session keeps, in UTF-8 (escaping grows `"` and control characters 2-6×).
+  const stored = encoder.encode(JSON.stringify(action)).byteLength
+  return stored > limits.bytes ? `a form post of ${stored} bytes as stored was not recorded (limit ${limits.bytes})` : action
 }
+
+function countByte(bytes: Uint8Array, byte: number): number {
+  let n = 0
+  for (let i = bytes.indexOf(byte); i !== -1; i = bytes.indexOf(byte, i + 1)) n++
+  return n
+}
+
+const encoder = new TextEncoder()
 
 /** Validates a record read back from the session; anything unexpected gives null. */
 export function readRecordedAction(value: unknown): RecordedAction | null {
