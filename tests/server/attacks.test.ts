@@ -42,8 +42,7 @@ function wall(store: SessionStore | CookieSessionStore, options: { now?: () => n
   const guard = loginRequired(options.isAuthenticated ? { isAuthenticated: options.isAuthenticated } : {})
   app.post('/login', async (c) => {
     const form = await c.req.parseBody()
-    await login(c, String(form.username))
-    return c.redirect('/backward/login/redirect', 303)
+    return c.redirect(await login(c, String(form.username)), 303)
   })
   app.post('/reauth', (c) => (c.var.session.set('fresh', true), c.text('ok')))
   app.get('/me', guard, (c) => c.json({ user: getUserId(c) }))
@@ -65,7 +64,17 @@ async function go(app: Hono, jar: Jar, path: string, init: RequestInit & { heade
   return res
 }
 
-const logIn = (app: Hono, jar: Jar, username: string) => go(app, jar, '/login', { method: 'POST', headers: { ...NAV, ...FORM, Origin: ORIGIN }, body: `username=${username}` })
+/** The landing URL (login-redirect endpoint with login()'s one-time proof) that each jar's last login answered. */
+const landings = new WeakMap<Jar, string>()
+async function logIn(app: Hono, jar: Jar, username: string) {
+  const res = await go(app, jar, '/login', { method: 'POST', headers: { ...NAV, ...FORM, Origin: ORIGIN }, body: `username=${username}` })
+  const location = res.headers.get('Location') ?? ''
+  expect(location).toMatch(/^\/backward\/login\/redirect\?backward_proof=[A-Za-z0-9_-]{43}/)
+  landings.set(jar, location)
+  return res
+}
+/** Follows the jar's last login to its landing URL, proof included (again, for a second visit). */
+const land = (app: Hono, jar: Jar) => go(app, jar, landings.get(jar)!, { headers: NAV })
 
 describe('security: forged and stale cookies', () => {
   it('a cookie sealed with the attacker\'s own secret, claiming to be admin, is refused', async () => {
@@ -172,8 +181,7 @@ describe('security: login CSRF', () => {
       const app = new Hono()
       app.use(session({ store }))
       app.post('/login', csrf({ origin: ORIGIN }), async (c) => {
-        await login(c, String((await c.req.parseBody()).username))
-        return c.redirect('/backward/login/redirect', 303)
+        return c.redirect(await login(c, String((await c.req.parseBody()).username)), 303)
       })
       app.get('/me', loginRequired(), (c) => c.json({ user: getUserId(c) }))
       app.post('/act', loginRequired(), async (c) => (executed.push(`${getUserId(c)}: ${(await c.req.parseBody()).note}`), c.redirect('/', 303)))
@@ -203,7 +211,7 @@ describe('security: login CSRF', () => {
     const executed: string[] = []
     const app = new Hono()
     app.use(session({ store: memoryStore() }))
-    app.post('/login', async (c) => (await login(c, String((await c.req.parseBody()).username)), c.redirect('/backward/login/redirect', 303)))
+    app.post('/login', async (c) => c.redirect(await login(c, String((await c.req.parseBody()).username)), 303))
     app.post('/act', loginRequired(), async (c) => (executed.push(`${getUserId(c)}: ${(await c.req.parseBody()).note}`), c.redirect('/', 303)))
     app.route('/backward', backwardRoutes({ app }))
     const victim = createJar()
@@ -215,7 +223,8 @@ describe('security: login CSRF', () => {
     const forced = await app.request('/login', { method: 'POST', headers: { ...NAV, 'Sec-Fetch-Site': 'cross-site', Origin: 'https://evil.example', ...FORM }, body: 'username=attacker' })
     victim.store(forced)
     expect(victim.cookies.get('sessionid')).not.toBe(victimSession)
-    await go(app, victim, '/backward/login/redirect', { headers: NAV })
+    // The forced login's own landing URL, proof included, is followed in the victim's browser.
+    await go(app, victim, forced.headers.get('Location')!, { headers: NAV })
     expect(executed).toEqual([])
   })
 })
@@ -232,7 +241,7 @@ describe('security: a saved no-JS action and a different user', () => {
     expect(post.status).toBe(303) // recorded in the session that belongs to ada
     await logIn(app, browser, 'bob')
     await go(app, browser, '/reauth', { method: 'POST', headers: NAV })
-    await go(app, browser, '/backward/login/redirect', { headers: NAV })
+    await land(app, browser)
     expect(executed).toEqual([])
   })
 
@@ -241,7 +250,8 @@ describe('security: a saved no-JS action and a different user', () => {
     const browser = createJar()
     await go(app, browser, '/act', { method: 'POST', headers: { ...NAV, ...FORM, Origin: ORIGIN }, body: 'note=1' })
     await logIn(app, browser, 'ada')
-    await go(app, browser, '/backward/login/redirect', { headers: NAV })
+    await land(app, browser)
+    await land(app, browser)
     await go(app, browser, '/backward/login/redirect', { headers: NAV })
     expect(executed).toEqual([{ route: 'act', user: 'ada', fields: { note: '1' } }])
   })
@@ -263,7 +273,7 @@ describe('security: cookie injection of a session that holds a recorded action',
         await go(app, attacker, '/act', { method: 'POST', headers: { ...NAV, ...FORM, Origin: ORIGIN }, body: 'transfer=mallory' })
         const browser = whose === 'victim' ? createJar({ sessionid: attacker.cookies.get('sessionid')! }) : attacker
         await logIn(app, browser, 'victim')
-        await go(app, browser, '/backward/login/redirect', { headers: NAV })
+        await land(app, browser)
         // The control run (the recording browser itself) shows the setup does reach the replay.
         expect(executed, whose).toEqual(whose === 'victim' ? [] : [{ route: 'act', user: 'victim', fields: { transfer: 'mallory' } }])
       }
@@ -306,7 +316,7 @@ describe('security: oversized input', () => {
     expect(res.status).toBe(303)
     expect(pulled).toBeLessThan(40)
     await logIn(app, jar, 'ada')
-    await go(app, jar, '/backward/login/redirect', { headers: NAV })
+    await land(app, jar)
     expect(executed).toEqual([])
   })
 })
@@ -334,7 +344,7 @@ describe('security: __proto__ and constructor', () => {
     form.append('file', new File(['bytes'], '__proto__', { type: 'text/plain' }))
     await go(app, jar, '/act', { method: 'POST', headers: { ...NAV, Origin: ORIGIN }, body: form })
     await logIn(app, jar, 'ada')
-    await go(app, jar, '/backward/login/redirect', { headers: NAV })
+    await land(app, jar)
     expect(executed).toHaveLength(1)
     const fields = executed[0]!.fields as Record<string, unknown>
     expect(Object.getOwnPropertyNames(fields)).toEqual(expect.arrayContaining(['constructor', '__proto__[polluted]', 'file']))

@@ -130,10 +130,14 @@ export function describeSessionContract(name: string, makeStore: () => AnyStore,
       expect(attrs.secure).toBeUndefined()
     })
 
-    it('Secure on HTTPS by default, and Vary: Cookie (58)', async () => {
+    it('Secure on HTTPS by default, named __Host-sessionid (a sibling subdomain cannot plant it), and Vary: Cookie (58)', async () => {
       const { app } = setup()
       const res = await send(app, '/set', '', 'https://example.com')
-      expect(parseSetCookie(res.headers.getSetCookie()[0]!).attrs.secure).toBe(true)
+      const { name, attrs } = parseSetCookie(res.headers.getSetCookie()[0]!)
+      expect(name).toBe('__Host-sessionid')
+      expect(attrs.secure).toBe(true)
+      expect(attrs.path).toBe('/')
+      expect(attrs.domain).toBeUndefined()
       expect(res.headers.get('Vary')).toBe('Cookie')
     })
 

@@ -150,22 +150,26 @@ describe('session() middleware', () => {
   })
 
   it('the Set-Cookie header is exactly what Hono would serialize, for every attribute combination', async () => {
-    const configs: { cookie: SessionCookieOptions; url: string }[] = [
-      { cookie: {}, url: 'http://localhost/' },
-      { cookie: {}, url: 'https://localhost/' },
-      { cookie: { domain: 'example.com', path: '/app', sameSite: 'Strict' }, url: 'http://localhost/app/x' },
-      { cookie: { secure: true, sameSite: 'None', httpOnly: false }, url: 'http://localhost/' },
-      { cookie: { name: '__Host-sid', secure: true }, url: 'https://localhost/' },
-      { cookie: { sameSite: false, secure: false }, url: 'https://localhost/' },
+    // `name`: the default name takes the `__Host-` prefix on https (or with secure: true) when Path=/ and no Domain.
+    const configs: { cookie: SessionCookieOptions; url: string; name: string }[] = [
+      { cookie: {}, url: 'http://localhost/', name: 'sessionid' },
+      { cookie: {}, url: 'https://localhost/', name: '__Host-sessionid' },
+      { cookie: { domain: 'example.com', path: '/app', sameSite: 'Strict' }, url: 'http://localhost/app/x', name: 'sessionid' },
+      { cookie: { domain: 'example.com' }, url: 'https://localhost/', name: 'sessionid' },
+      { cookie: { path: '/app' }, url: 'https://localhost/app/x', name: 'sessionid' },
+      { cookie: { secure: true, sameSite: 'None', httpOnly: false }, url: 'http://localhost/', name: '__Host-sessionid' },
+      { cookie: { name: '__Host-sid', secure: true }, url: 'https://localhost/', name: '__Host-sid' },
+      { cookie: { name: 'sid' }, url: 'https://localhost/', name: 'sid' },
+      { cookie: { sameSite: false, secure: false }, url: 'https://localhost/', name: 'sessionid' },
     ]
-    for (const { cookie, url } of configs) {
+    for (const { cookie, url, name } of configs) {
       for (const browserLength of [false, true]) {
         const now = Date.now()
         const app = new Hono()
         app.use(session({ store: memoryStore(), cookie, expireAtBrowserClose: browserLength, now: () => now }))
         app.get('*', (c) => (c.var.session.set('a', 1), c.text('ok')))
         const [line] = (await app.request(url)).headers.getSetCookie()
-        const name = cookie.name ?? 'sessionid'
+        expect(line!.startsWith(`${name}=`), line).toBe(true)
         const value = line!.slice(name.length + 1, line!.indexOf(';'))
         const expected = generateCookie(name, value, {
           path: cookie.path ?? '/',
