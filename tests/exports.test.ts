@@ -16,7 +16,7 @@ const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { exports: Recor
 const expected: Record<string, string[]> = {
   backward: ['createBackward'],
   'backward/client': ['createBackward'],
-  'backward/server': ['session', 'memoryStore', 'fileStore', 'cookieStore', 'cachedStore', 'login', 'logout', 'getUserId', 'loginRequired', 'backwardRoutes', 'idempotency'],
+  'backward/server': ['session', 'memoryStore', 'fileStore', 'cookieStore', 'cachedStore', 'login', 'logout', 'getUserId', 'requireUser', 'userTag', 'loginRequired', 'backwardRoutes', 'idempotency', 'warnSuspicious', 'BackwardError', 'isBackwardError'],
   'backward/server/redis': ['redisStore'],
   'backward/server/postgres': ['postgresStore'],
   'backward/shared': ['isSafeRedirect', 'REQUEST_IN_PROGRESS_TYPE', 'REPLAY_OUTCOME', 'REPLAY_OUTCOME_PARAM', 'LOGIN_REQUIRED_TYPE', 'PROBLEM_CONTENT_TYPE', 'IDEMPOTENCY_HEADER', 'LOGIN_SIGNAL_COOKIE', 'BackwardError', 'isBackwardError', 'parseLoginRequired'],

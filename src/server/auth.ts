@@ -177,6 +177,18 @@ export function getUserId(c: Context): UserId | null {
 }
 
 /**
+ * The logged-in user's id, for routes behind `loginRequired()`: never null there, so no cast is needed.
+ * Throws a `CONFIG` error when nobody is logged in, which means the route is not guarded.
+ * @example
+ * app.post('/api/follow/:id', loginRequired(), async (c) => c.json(await follow(requireUser(c), c.req.param('id'))))
+ */
+export function requireUser(c: Context): UserId {
+  const userId = getUserId(c)
+  if (userId === null) throw new BackwardError('CONFIG', '[backward] requireUser() ran for a request with no logged-in user: put loginRequired() before this handler.')
+  return userId
+}
+
+/**
  * backward-internal: the login signal's Set-Cookie line for this host when login() left its one-shot note
  * (SIGNAL_KEY) and someone is logged in, else null. It only reads: the caller removes the note when its
  * session write is the one that counts (see routes.ts, a visit that lost the replay claim writes nothing).

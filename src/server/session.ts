@@ -14,6 +14,17 @@ declare module 'hono' {
   }
 }
 
+/**
+ * The Hono environment that `session()` provides: `new Hono<BackwardEnv>()` types `c.var.session`.
+ * (Importing `backward/server` also adds `session` to Hono's `ContextVariableMap`, so a plain
+ * `new Hono()` is typed too.)
+ * @example
+ * const app = new Hono<BackwardEnv>()
+ */
+export interface BackwardEnv {
+  Variables: { session: Session }
+}
+
 /** Cookie attributes of the session cookie. */
 export interface SessionCookieOptions {
   /** @default 'sessionid' */
