@@ -153,7 +153,7 @@ export function sessionConfig(session: Session): SessionConfig {
  */
 export function session(options: SessionOptions): MiddlewareHandler {
   const config = settle(options)
-  const { store, cookie, policy } = config
+  const { store, policy } = config
 
   return async function session(c, next) {
     setSuspiciousHandler(c, config.onSuspicious)
