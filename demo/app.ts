@@ -5,7 +5,6 @@ import { secureHeaders } from 'hono/secure-headers'
 import { bodyLimit } from 'hono/body-limit'
 import { serveStatic } from '@hono/node-server/serve-static'
 import { backwardRoutes, getUserId, idempotency, login, loginRequired, logout, session, type SessionStore } from 'backward/server'
-import { isSafeRedirect } from 'backward/shared'
 import { PEOPLE, checkPassword, createData } from './data.ts'
 import { loginPage, noJsPage } from './pages.ts'
 
@@ -32,18 +31,17 @@ export function createDemoApp({ store, idempotencyStore, staticDir }: DemoOption
 
   // --- login, logout: server-rendered so they work without JavaScript
   app.get('/login', (c) => {
-    const next = c.req.query('next') ?? ''
-    return c.html(loginPage({ next: isSafeRedirect(next) ? next : '' }))
+    return c.html(loginPage({ waiting: c.req.query('next') !== undefined }))
   })
   app.post('/login', bodyLimit({ maxSize: 16 * 1024 }), async (c) => {
     const form = await c.req.parseBody()
-    const next = typeof form.next === 'string' && isSafeRedirect(form.next) ? form.next : ''
     const userId = checkPassword(form.username, form.password)
     if (userId === null) {
-      return c.html(loginPage({ next, error: 'Wrong username or password.', username: typeof form.username === 'string' ? form.username : '' }), 401)
+      return c.html(loginPage({ waiting: c.req.query('next') !== undefined, error: 'Wrong username or password.', username: typeof form.username === 'string' ? form.username : '' }), 401)
     }
-    // login() answers where to go: backward's landing, with a one-time proof of this login and `next`.
-    return c.redirect(await login(c, userId, { remember: form.remember === 'on', next }), 303)
+    // login() answers where to go: backward's landing, with a one-time proof of this login and the
+    // `next` of this request's query (the landing checks it with isSafeRedirect).
+    return c.redirect(await login(c, userId, { remember: form.remember === 'on' }), 303)
   })
   app.post('/logout', (c) => {
     logout(c)

@@ -19,15 +19,15 @@ function layout(title: string, body: HtmlEscapedString | Promise<HtmlEscapedStri
 </html>`
 }
 
-export function loginPage({ next, error, username }: { next: string; error?: string; username?: string }) {
+export function loginPage({ waiting, error, username }: { waiting: boolean; error?: string; username?: string }) {
   return layout(
     'Log in',
     html`<section class="card narrow">
       <h1>Log in</h1>
-      ${next ? html`<p class="notice" role="status">Log in to continue. Anything you just did is waiting and will be sent after you log in.</p>` : ''}
+      ${waiting ? html`<p class="notice" role="status">Log in to continue. Anything you just did is waiting and will be sent after you log in.</p>` : ''}
       ${error ? html`<p class="error" role="alert">${error}</p>` : ''}
-      <form method="post" action="/login">
-        <input type="hidden" name="next" value="${next}" />
+      <!-- No action: the form posts to its own URL, so ?next= stays with it (login() reads it), as in the README. -->
+      <form method="post">
         <label>Username <input name="username" autocomplete="username" required value="${username ?? ''}" /></label>
         <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
         <label class="check"><input type="checkbox" name="remember" /> Remember me</label>
