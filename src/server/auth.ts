@@ -6,7 +6,7 @@ import { hmac } from './hmac.ts'
 import { hashKey, newSessionId } from './ids.ts'
 import { ACTION_KEY, NEXT_KEY, readRecordedAction } from './recorded-action.ts'
 import { isSecureRequest, withNext } from './request-kind.ts'
-import { cookieOnCommit, fitsInCookie, sessionConfig, sessionHandle } from './session.ts'
+import { SHORT_LIVED_KEY, cookieOnCommit, fitsInCookie, sessionConfig, sessionHandle } from './session.ts'
 import type { Session } from './session-core.ts'
 import { isCookieStore } from './stores/cookie.ts'
 
@@ -34,8 +34,6 @@ export const PROOF_NAMESPACE = 'login-proof'
 export const PROOF_MAX_AGE_MS = 600_000
 /** Session key noting the path of a recorded action that login() had to drop for room (cookie store). */
 export const DROPPED_KEY = '_backward_dropped'
-/** Session key marking a session that loginRequired made only to hold a record, with the record's short life. */
-export const SHORT_LIVED_KEY = '_backward_short'
 /** Longest `next` kept anywhere: longer is dropped, not cut (a cut URL is another URL). */
 export const MAX_NEXT_LENGTH = 2048
 /** Characters a login must keep free in a cookie session for what the redirect endpoint and the app add. */
@@ -54,6 +52,8 @@ export interface LoginOptions {
   next?: string
   /** Where backwardRoutes' login-redirect endpoint is mounted. @default '/backward/login/redirect' */
   redirectTo?: string
+  /** The query parameter that carries the page to come back to, as in backwardRoutes' `redirectField`. @default 'next' */
+  redirectField?: string
   /**
    * `true`: a persistent cookie for the session's `maxAge`. `false`: a browser-length cookie (the
    * "Remember me" box left unticked). Unset: the session's global policy.
@@ -119,20 +119,21 @@ export async function login(c: Context, userId: UserId, options: LoginOptions = 
   else if (options.remember === false) session.setExpiry(0)
   if (isCookieStore(config.store)) await makeRoom(session)
   cookieOnCommit(session, signalCookie(c, await userTag(c, userId), SIGNAL_MAX_AGE))
-  const next = options.next !== undefined && options.next !== '' ? options.next : loginNext(c)
-  const landing = `${options.redirectTo ?? DEFAULT_LANDING}`
-  return withNext(withNext(landing, PROOF_PARAM, proof), DEFAULT_REDIRECT_FIELD, next !== null && next.length <= MAX_NEXT_LENGTH ? next : null)
+  const field = options.redirectField ?? DEFAULT_REDIRECT_FIELD
+  const next = options.next !== undefined && options.next !== '' ? options.next : loginNext(c, field)
+  const landing = options.redirectTo ?? DEFAULT_LANDING
+  return withNext(withNext(landing, PROOF_PARAM, proof), field, next !== null && next.length <= MAX_NEXT_LENGTH ? next : null)
 }
 
 /** The `next` the login request carries: in its own query, or in its same-origin Referer's (the login page). */
-function loginNext(c: Context): string | null {
-  const own = c.req.query(DEFAULT_REDIRECT_FIELD)
+function loginNext(c: Context, field: string): string | null {
+  const own = c.req.query(field)
   if (own !== undefined && own !== '') return own
   const referer = c.req.header('Referer')
   if (referer === undefined) return null
   try {
     const page = new URL(referer)
-    return page.origin === new URL(c.req.url).origin ? page.searchParams.get(DEFAULT_REDIRECT_FIELD) : null
+    return page.origin === new URL(c.req.url).origin ? page.searchParams.get(field) : null
   } catch {
     return null
   }

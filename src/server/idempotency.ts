@@ -2,6 +2,7 @@ import type { Context, HonoRequest, MiddlewareHandler } from 'hono'
 import { BackwardError, isBackwardError } from '../shared/errors.ts'
 import { IDEMPOTENCY_HEADER, LOGIN_REQUIRED_TYPE, PROBLEM_CONTENT_TYPE, REQUEST_IN_PROGRESS_TYPE } from '../shared/protocol.ts'
 import { getUserId } from './auth.ts'
+import { isLoginWallAnswer } from './login-required.ts'
 import { fromBase64Url, toBase64Url } from './base64url.ts'
 import { concatBytes } from './bytes.ts'
 import { hashKey } from './ids.ts'
@@ -190,7 +191,10 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
     // request under a used key finds its record and gets 422 (a path in here let it run again).
     const storeKey = await hashKey(JSON.stringify([owner, key]), 'idempotency')
     try {
-      const held = ledger.of(owner)
+      // Every anonymous session shares one account: a new session is free to make, so a share per
+      // session would let one client fill the store for everyone.
+      const account = owner.startsWith(ANONYMOUS_PREFIX) ? ANONYMOUS_ACCOUNT : owner
+      const held = ledger.of(account)
       const known = ledger.has(storeKey)
       if (!known && (held.count >= share.keys || held.bytes >= share.bytes)) {
         // Over its share. A repeat of a key held elsewhere (another process, before a restart) still
@@ -205,7 +209,7 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
       const expiresAt = Date.now() + ttlMs
       const running = { v: RECORD_VERSION, state: 'running', fp } satisfies Running as unknown as SessionData
       // Counted before the write is awaited: 2,000 new keys sent at once must not all pass the check.
-      if (!known) ledger.add(storeKey, owner, expiresAt, recordSize(running))
+      if (!known) ledger.add(storeKey, account, expiresAt, recordSize(running))
       const created = await store.create(storeKey, running, expiresAt, KEEP).catch((error: unknown) => {
         if (!known) ledger.drop(storeKey)
         throw error
@@ -227,7 +231,7 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
     await next()
 
     const { status } = c.res
-    if (RETRYABLE.has(status) || (await isLoginWall(c.res))) {
+    if (RETRYABLE.has(status) || isLoginWallAnswer(c.res) || (await isLoginWall(c.res))) {
       // The handler said it did nothing (or the login wall stopped it): free the key, so the retry (the
       // SDK's replay after login) runs. If the delete fails the key stays taken (409): never a rerun.
       ledger.drop(storeKey)
@@ -472,6 +476,8 @@ function answerRepeat(c: Context, record: SessionData | null, fp: string): Respo
 }
 
 const KEEP = { evict: false } as const
+const ANONYMOUS_PREFIX = JSON.stringify(['session', '']).slice(0, -3)
+const ANONYMOUS_ACCOUNT = JSON.stringify(['anonymous sessions'])
 
 /** What a record costs a bounded store, near enough: its JSON's bulk (the body) plus the rest. */
 function recordSize(data: SessionData): number {

@@ -2,13 +2,13 @@ import type { Context, MiddlewareHandler } from 'hono'
 import { BackwardError } from '../shared/errors.ts'
 import { DEFAULT_REDIRECT_FIELD, LOGIN_REQUIRED_TYPE, PAGE_HEADER, loginChallenge } from '../shared/protocol.ts'
 import { isSafeRedirect } from '../shared/safe-redirect.ts'
-import { MAX_NEXT_LENGTH, SHORT_LIVED_KEY, getUserId } from './auth.ts'
+import { MAX_NEXT_LENGTH, getUserId } from './auth.ts'
 import { reportSuspicious } from './suspicious.ts'
 import { problem } from './problem.ts'
 import { newSessionId } from './ids.ts'
 import { ACTION_KEY, NEXT_KEY, actionCookie, formEnctype, nonceHash, readLimited, recordForm } from './recorded-action.ts'
 import { assertLocalPath, isNavigation, isProvenSameOrigin, isSecureRequest, pathAndQuery, sameOriginReferer, withNext, type RequestFacts } from './request-kind.ts'
-import { fitsInCookie, sessionConfig, sessionHandle } from './session.ts'
+import { SHORT_LIVED_KEY, fitsInCookie, sessionConfig, sessionHandle } from './session.ts'
 import { isCookieStore } from './stores/cookie.ts'
 
 /**
@@ -80,7 +80,9 @@ export function loginRequired(options: LoginRequiredOptions = {}): MiddlewareHan
     if (!isNavigation(facts)) {
       // The SDK says which page it is on; other clients are judged by their Referer, then the URL itself.
       const target = withNext(loginUrl, field, bounded(sdkPage(facts) ?? sameOriginReferer(facts) ?? (facts.method === 'GET' ? pathAndQuery(facts.url) : null)))
-      return problem(401, LOGIN_REQUIRED_TYPE, 'Login required', { loginUrl: target }, { 'WWW-Authenticate': loginChallenge(target), Vary: 'Cookie' })
+      const res = problem(401, LOGIN_REQUIRED_TYPE, 'Login required', { loginUrl: target }, { 'WWW-Authenticate': loginChallenge(target), Vary: 'Cookie' })
+      wallAnswers.add(res)
+      return res
     }
 
     // The page to come back to travels in the login URL only: no session is made to hold it, so
@@ -115,23 +117,33 @@ export function loginRequired(options: LoginRequiredOptions = {}): MiddlewareHan
         session.setExpiry(actionTtl)
         handle.setInternal(SHORT_LIVED_KEY, true)
       }
-      // A cookie store holds about 4 KB, and escaping and sealing can more than double a form's bytes:
-      // anonymous input must not make the commit (or the login after it) a COOKIE_TOO_LARGE 500. What
-      // does not fit is not kept, as for a cross-site post, and is reported.
-      if (isCookieStore(config.store) && !(await fitsInCookie(session, LOGIN_HEADROOM))) {
+      // A cookie store holds about 4 KB (escaping and sealing can more than double a form's bytes), and
+      // a server-side session is capped by maxSessionBytes: anonymous input must not make the commit
+      // (or the login after it) a COOKIE_TOO_LARGE or SESSION_TOO_LARGE 500. What does not fit is not
+      // kept, as for a cross-site post, and is reported.
+      if (!(await fitsInCookie(session, LOGIN_HEADROOM))) {
         handle.deleteInternal(ACTION_KEY)
         handle.deleteInternal(NEXT_KEY)
         if (anonymous) session.clear()
-        reportSuspicious(c, 'oversized-record', 'a form post whose sealed session would not fit in a 4 KB cookie was not recorded')
+        reportSuspicious(c, 'oversized-record', `a form post was not recorded: the session holding it would pass ${isCookieStore(config.store) ? 'a 4 KB cookie' : 'maxSessionBytes'}`)
       } else actionCookieLine = actionCookie(nonce, isSecureRequest(config.cookie.secure, facts.url))
     }
     return toLogin(c, withNext(loginUrl, field, destination), actionCookieLine)
   }
 }
 
+/** The wall's answers (its 401s and 303s), so that idempotency() never keeps one as a key's answer. */
+const wallAnswers = new WeakSet<Response>()
+
+/** backward-internal: whether `res` is the login wall's own 401 or 303. */
+export function isLoginWallAnswer(res: Response): boolean {
+  return wallAnswers.has(res)
+}
+
 /** The 303 to the login page, never cached, with the action cookie when a post was recorded. */
 function toLogin(c: Context, target: string, actionCookieLine: string | null): Response {
   const res = c.redirect(target, 303)
+  wallAnswers.add(res)
   res.headers.set('Cache-Control', 'no-store')
   if (actionCookieLine !== null) res.headers.append('Set-Cookie', actionCookieLine)
   return res

@@ -111,7 +111,11 @@ export async function recordForm(path: string, contentType: string, bytes: Uint8
   const action: RecordedAction = { v: FORMAT_VERSION, id: crypto.randomUUID(), method: 'POST', path, enctype, fields, at: now }
   // As stored: the JSON the session keeps, in UTF-8 (escaping grows `"` and control characters 2-6×).
   const stored = encoder.encode(JSON.stringify(action)).byteLength
-  return stored > limits.bytes ? `a form post of ${stored} bytes as stored was not recorded (limit ${limits.bytes})` : action
+  if (stored > limits.bytes) return `a form post of ${stored} bytes as stored was not recorded (limit ${limits.bytes})`
+  // What a form sends stores at most about twice its size (a field of quotes; files as base64 grow a
+  // third). More is a body built to amplify (control characters store as \u0001, six bytes each).
+  if (stored > 2 * bytes.byteLength + AMPLIFY_SLACK) return `a form post of ${bytes.byteLength} bytes that would store as ${stored} was not recorded (more than twice its size)`
+  return action
 }
 
 function countByte(bytes: Uint8Array, byte: number): number {
@@ -121,6 +125,8 @@ function countByte(bytes: Uint8Array, byte: number): number {
 }
 
 const encoder = new TextEncoder()
+/** Bytes a record may carry beyond twice its body: its id, path, time and field names. */
+const AMPLIFY_SLACK = 1024
 
 /** Validates a record read back from the session; anything unexpected gives null. */
 export function readRecordedAction(value: unknown): RecordedAction | null {

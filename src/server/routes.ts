@@ -158,6 +158,8 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
    * Anything else (a third-party page's link or image to this GET) gets the confirmation page.
    */
   async function land(c: Context, method: 'GET' | 'POST'): Promise<Response> {
+    // Hono answers HEAD with the GET handler: a HEAD must change nothing (no replay, no token).
+    if (c.req.method === 'HEAD') return new Response(null, { status: 204, headers: { 'Cache-Control': 'no-store' } })
     const url = new URL(c.req.url)
     const safe = (candidate: unknown): candidate is string =>
       typeof candidate === 'string' && candidate.length <= MAX_NEXT_LENGTH && isSafeRedirect(candidate, { allowedHosts: [url.host, ...extraHosts], requireHttps: url.protocol === 'https:' })
@@ -282,6 +284,7 @@ export function backwardRoutes(options: BackwardRoutesOptions = {}): Hono {
 /** Session key of the confirmation page's one-time token (its hash and when it was made). */
 const CONFIRM_KEY = '_backward_confirm'
 const CONFIRM_FIELD = 'backward_confirm'
+const MAX_CONFIRM_TOKENS = 3
 
 /**
  * Whether this landing follows the login: GET with login()'s one-time token (`?backward_proof=`), or
@@ -306,7 +309,15 @@ async function proven(c: Context, method: 'GET' | 'POST', session: Session): Pro
   } catch {
     return false
   }
-  return matches(token, session.get(CONFIRM_KEY))
+  for (const stored of confirmTokens(session, now)) if (await matches(token, stored)) return true
+  return false
+}
+
+/** The confirmation page's live tokens: a few, so a second page (another tab, a reload) does not void the first. */
+function confirmTokens(session: Session, now: number): { h: string; at: number }[] {
+  const stored = session.get(CONFIRM_KEY)
+  if (!Array.isArray(stored)) return []
+  return stored.filter((t): t is { h: string; at: number } => typeof t?.h === 'string' && typeof t?.at === 'number' && now - t.at < PROOF_MAX_AGE_MS).slice(-MAX_CONFIRM_TOKENS)
 }
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
@@ -319,7 +330,9 @@ const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (ch) => HTML_ESCAP
  */
 async function confirmationPage(c: Context, session: Session, next: string | null, field: string): Promise<Response> {
   const token = newSessionId()
-  sessionHandle(session).setInternal(CONFIRM_KEY, { h: await hashKey(token, PROOF_NAMESPACE), at: sessionConfig(session).policy.now() })
+  const now = sessionConfig(session).policy.now()
+  const live = confirmTokens(session, now).slice(1 - MAX_CONFIRM_TOKENS)
+  sessionHandle(session).setInternal(CONFIRM_KEY, [...live, { h: await hashKey(token, PROOF_NAMESPACE), at: now }])
   const action = withNext(c.req.path, field, next)
   const html = `<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>Continue</title>
 <main style="font:16px system-ui;max-width:32rem;margin:4rem auto"><h1>Finish what you started?</h1>

@@ -5,7 +5,7 @@ import { hashKey, isSessionId, newSessionId } from './ids.ts'
 import { reportSuspicious, setSuspiciousHandler, warnSuspicious, type SuspiciousHandler } from './suspicious.ts'
 import { logStoreError, problem, storeUnavailable } from './problem.ts'
 import { createSessionHandle, MAX_EXPIRY_SECONDS, type Session, type SessionHandle, type SessionPolicy } from './session-core.ts'
-import type { SessionData, SessionStore } from './store.ts'
+import type { SessionData, SessionStore, StoreWriteOptions } from './store.ts'
 import { isCookieStore, type CookieSessionStore } from './stores/cookie.ts'
 
 declare module 'hono' {
@@ -389,19 +389,29 @@ async function save(store: SessionStore, handle: SessionHandle, expiresAt: numbe
   if (handle.stored) {
     const id = handle.session.key!
     const key = await keyOf(handle.session, id)
-    const ok = !handle.session.modified && store.touch !== undefined ? await store.touch(key, expiresAt) : await store.update(key, data, expiresAt)
+    const ok = !handle.session.modified && store.touch !== undefined ? await store.touch(key, expiresAt) : await store.update(key, data, expiresAt, writeOptions(data))
     if (!ok) throw new BackwardError('SESSION_INTERRUPTED', '[backward] The session was deleted before the request completed.')
     handle.markStored()
     return id
   }
   const id = handle.ensureId()
-  if (!(await store.create(await hashKey(id), data, expiresAt))) {
+  if (!(await store.create(await hashKey(id), data, expiresAt, writeOptions(data)))) {
     // 256 random bits do not collide; a false here means the store is misbehaving.
     throw new BackwardError('STORE_CONFLICT', '[backward] The store refused to create a new session record (key already exists).')
   }
   handle.markStored()
   return id
 }
+
+/**
+ * Session key marking a session that loginRequired made only to hold an anonymous recorded post: it
+ * lives `actionTtl`, and a store that evicts drops it before any other session (a flood of anonymous
+ * posts must not push out logged-in users). login() removes it.
+ */
+export const SHORT_LIVED_KEY = '_backward_short'
+const SPARE: StoreWriteOptions = { evict: 'first' }
+const ORDINARY: StoreWriteOptions = { evict: true }
+const writeOptions = (data: SessionData): StoreWriteOptions => (data[SHORT_LIVED_KEY] === true ? SPARE : ORDINARY)
 
 /**
  * A session over `maxBytes` encoded is refused before the store sees it. The exact UTF-8 length is
@@ -445,15 +455,22 @@ function fits(config: SessionConfig, sealed: string, reserve = 0): boolean {
 }
 
 /**
- * backward-internal: whether this session, sealed as it is now, would still fit in its cookie with
- * `reserve` characters to spare (always true for server-side stores). It seals once, so it is only for
+ * backward-internal: whether this session, as it is now, would still be saved with `reserve` to
+ * spare: sealed, in its 4 KB cookie; encoded, within `maxSessionBytes` for server-side stores. It seals once, so it is only for
  * rare paths (the login wall recording a form), where anonymous input must not turn the commit into a
  * COOKIE_TOO_LARGE 500.
  */
 export async function fitsInCookie(session: Session, reserve = 0): Promise<boolean> {
   const handle = sessionHandle(session)
   const config = sessionConfig(session)
-  if (!isCookieStore(config.store)) return true
+  if (!isCookieStore(config.store)) {
+    try {
+      checkSize(handle.snapshot(), config.maxSessionBytes - reserve)
+      return true
+    } catch {
+      return false
+    }
+  }
   const value = await config.store.seal(handle.snapshot(), config.policy.now() + handle.expiryAge() * 1000)
   return fits(config, value, reserve)
 }

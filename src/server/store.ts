@@ -43,10 +43,12 @@ export interface StoreWriteOptions {
   /**
    * false: the record must live until its expiry (an idempotency record: evicting it lets its request
    * run twice). A store that evicts to make room never evicts it, and fails a write it cannot fit
-   * with a `BackwardError` `STORE_FULL` instead. An `update` without options keeps the record's kind.
+   * with a `BackwardError` `STORE_FULL` instead. `'first'`: evict it before any other record (a
+   * session that exists only to hold an anonymous recorded post: a flood of them must not push out
+   * logged-in users). An `update` without options keeps the record's kind.
    * @default true
    */
-  evict?: boolean
+  evict?: boolean | 'first'
 }
 
 const STORE_KEY = /^[0-9a-f]{64}$/

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto'
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
-import { backwardRoutes, cookieStore, getUserId, login, loginRequired, memoryStore, session, userTag, type SuspiciousEvent } from '../../src/server/index.ts'
+import { backwardRoutes, cookieStore, getUserId, idempotency, login, loginRequired, memoryStore, session, userTag, type SuspiciousEvent } from '../../src/server/index.ts'
 import type { SessionStore } from '../../src/server/store.ts'
 import { createJar, parseSetCookie, type Jar } from '../helpers/jar.ts'
 
@@ -305,5 +305,94 @@ describe('item 6: tampered cookies are reported once per request, and the defaul
     const sealed = buildApp({ store: cookieStore({ secrets: ['c'.repeat(32)] }) })
     await sealed.app.request(`${ORIGIN}/people`, { headers: { ...FETCH, Cookie: 'sessionid=v1.AAAA' } })
     expect(sealed.events.map((e) => e.kind)).toEqual(['tampered-cookie'])
+  })
+})
+
+describe('the second review: what the fixes themselves let through', () => {
+  it('F1: the wall 303 is never kept as an idempotency answer, and anonymous sessions share one fair share', async () => {
+    const idem = memoryStore({ maxEntries: 2000 })
+    const app = new Hono()
+    app.use(session({ store: memoryStore(), secret: SECRET, onSuspicious: () => {} }))
+    app.post('/login', async (c) => c.redirect(await login(c, 'alice'), 303))
+    app.use('/api/*', idempotency({ store: idem }))
+    app.get('/api/page', loginRequired(), (c) => c.text('page'))
+    app.post('/api/anon', (c) => (c.var.session.set('n', 1), c.text('ok')))
+    app.post('/api/pay', loginRequired(), (c) => c.text('paid'))
+    // Anonymous sessions hitting the wall with keys: nothing is kept.
+    for (let s = 0; s < 5; s++) {
+      const jar = createJar()
+      await go(app, jar, '/api/anon', { method: 'POST' })
+      for (let i = 0; i < 50; i++) expect((await go(app, jar, `/api/page?x=${i}`, { headers: { ...NAV, 'Idempotency-Key': `k${s}-${i}` } })).status).toBe(303)
+    }
+    expect(idem.size).toBe(0)
+    // 300 anonymous sessions × 2 keys on an open route: together they get a tenth of the store, not 600 keys.
+    let refused = 0
+    for (let s = 0; s < 300; s++) {
+      const jar = createJar()
+      await go(app, jar, '/api/anon', { method: 'POST' }) // the session exists from here: its keys have an owner
+      for (let i = 0; i < 2; i++) if ((await go(app, jar, '/api/anon', { method: 'POST', headers: { 'Idempotency-Key': `a${s}-${i}` } })).status === 429) refused++
+    }
+    expect(idem.size).toBeLessThanOrEqual(200)
+    expect(refused).toBeGreaterThanOrEqual(400)
+    // Alice, logged in, still gets a new key.
+    const alice = createJar()
+    await go(app, alice, '/login', { method: 'POST', headers: FORM })
+    expect((await go(app, alice, '/api/pay', { method: 'POST', headers: { 'Idempotency-Key': 'alice-1' } })).status).toBe(200)
+  })
+
+  it('F2: a flood of anonymous recorded posts never evicts a logged-in session from memoryStore', async () => {
+    const store = memoryStore({ maxBytes: 400_000 })
+    const { app } = buildApp({ store })
+    const alice = createJar()
+    await logIn(app, alice)
+    for (let i = 0; i < 300; i++) await go(app, createJar(), '/pay', { method: 'POST', headers: FORM, body: `note=${'n'.repeat(5000)}` })
+    expect(store.bytes).toBeLessThanOrEqual(400_000)
+    expect(await (await go(app, alice, '/backward/user', { headers: FETCH })).json()).toEqual({ user: await (await go(app, createJar(), '/tag/ada')).text() })
+  })
+
+  it('F3: a body built to amplify (text/plain control characters) is not recorded', async () => {
+    const store = memoryStore()
+    const { app, events } = buildApp({ store })
+    await go(app, createJar(), '/pay', { method: 'POST', headers: { ...FORM, 'Content-Type': 'text/plain' }, body: 'a=' + '\x01'.repeat(10_800) })
+    expect(store.size).toBe(0)
+    expect(events[0]?.detail).toMatch(/more than twice its size/)
+  })
+
+  it('F4: a record that would pass maxSessionBytes is dropped, never a 500', async () => {
+    const store = memoryStore()
+    const events: SuspiciousEvent[] = []
+    const app = new Hono()
+    app.use(session({ store, secret: SECRET, maxSessionBytes: 32_768, onSuspicious: (e) => void events.push(e) }))
+    app.post('/pay', loginRequired(), (c) => c.text('paid'))
+    const res = await app.request(`${ORIGIN}/pay`, { method: 'POST', headers: FORM, body: `note=${'n'.repeat(40_000)}` })
+    expect(res.status).toBe(303)
+    expect(store.size).toBe(0)
+    expect(events.map((e) => e.kind)).toEqual(['oversized-record'])
+  })
+
+  it('F5: HEAD with the proof changes nothing; a second confirmation page does not void the first', async () => {
+    const { app, ran } = buildApp()
+    const jar = createJar()
+    await go(app, jar, '/pay', { method: 'POST', headers: { ...FORM, Referer: `${ORIGIN}/people` }, body: 'amount=1' })
+    const landing = (await logIn(app, jar)).headers.get('Location')!
+    expect((await go(app, jar, landing, { method: 'HEAD', headers: NAV })).status).toBe(204)
+    expect(ran).toEqual([])
+    const page = async () => /name="backward_confirm" value="([\w-]+)"/.exec(await (await go(app, jar, '/backward/login/redirect', { headers: NAV })).text())![1]!
+    const first = await page()
+    await page()
+    const res = await go(app, jar, '/backward/login/redirect', { method: 'POST', headers: FORM, body: `backward_confirm=${first}` })
+    expect(res.status).toBe(303)
+    expect(ran).toHaveLength(1)
+  })
+
+  it('F6: a custom redirectField carries the page through login()', async () => {
+    const app = new Hono()
+    app.use(session({ store: memoryStore(), secret: SECRET }))
+    app.post('/login', async (c) => c.redirect(await login(c, 'ada', { redirectField: 'return_to' }), 303))
+    app.route('/backward', backwardRoutes({ redirectField: 'return_to' }))
+    const jar = createJar()
+    const res = await go(app, jar, '/login?return_to=%2Fpeople', { method: 'POST', headers: FORM })
+    expect(res.headers.get('Location')).toMatch(/&return_to=%2Fpeople$/)
+    expect((await go(app, jar, res.headers.get('Location')!, { headers: NAV })).headers.get('Location')).toBe('/people')
   })
 })

@@ -28,8 +28,8 @@ interface Entry {
   expiresAt: number
   /** JSON plus key, in heap bytes: what the record counts against `maxBytes`. */
   size: number
-  /** Written with `{ evict: false }`: kept until it expires. */
-  kept: boolean
+  /** `kept`: written with `{ evict: false }`, kept until it expires. `spare`: `{ evict: 'first' }`, evicted before any other. */
+  kind: 'lru' | 'kept' | 'spare'
 }
 
 /**
@@ -49,21 +49,23 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & { 
   if (!Number.isInteger(maxBytes) || maxBytes < 1) {
     throw new BackwardError('CONFIG', '[backward] memoryStore: maxBytes must be a positive integer (bytes).')
   }
-  // Two maps: eviction walks only the records it may drop. Map iteration is insertion order, and
-  // writes re-insert, so the first key of `lru` is the least recently written.
+  // Three maps: eviction walks only the records it may drop, `spare` ones first. Map iteration is
+  // insertion order, and writes re-insert, so the first key of a map is its least recently written.
   const lru = new Map<string, Entry>()
   const kept = new Map<string, Entry>()
+  const spare = new Map<string, Entry>()
+  const maps = { lru, kept, spare }
   let bytes = 0
   let keptBytes = 0
 
   function find(key: string): Entry | undefined {
-    return lru.get(key) ?? kept.get(key)
+    return lru.get(key) ?? spare.get(key) ?? kept.get(key)
   }
 
   function remove(key: string, entry: Entry): void {
-    ;(entry.kept ? kept : lru).delete(key)
+    maps[entry.kind].delete(key)
     bytes -= entry.size
-    if (entry.kept) keptBytes -= entry.size
+    if (entry.kind === 'kept') keptBytes -= entry.size
   }
 
   function live(key: string): Entry | undefined {
@@ -79,7 +81,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & { 
   function sweep(): number {
     const t = now()
     let removed = 0
-    for (const map of [lru, kept]) {
+    for (const map of [lru, kept, spare]) {
       for (const [key, entry] of map) {
         if (entry.expiresAt <= t) {
           remove(key, entry)
@@ -98,7 +100,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & { 
 
   /** Makes room for `entry` in place of `old` (evicting only evictable records), or throws STORE_FULL having changed nothing but expired records. */
   function makeRoom(key: string, entry: Entry, old: Entry | undefined): void {
-    const count = () => lru.size + kept.size + 1 - (old === undefined ? 0 : 1)
+    const count = () => lru.size + kept.size + spare.size + 1 - (old === undefined ? 0 : 1)
     const size = () => bytes + entry.size - (old?.size ?? 0)
     if (fits(count(), size())) return
     const t = now()
@@ -108,13 +110,15 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & { 
     }
     if (fits(count(), size())) return
     // Would it fit with every other evictable record gone? If not, refuse before evicting anyone.
-    const keptOld = old?.kept === true
+    const keptOld = old?.kind === 'kept'
     if (!fits(kept.size + 1 - (keptOld ? 1 : 0), keptBytes + entry.size - (keptOld ? old.size : 0))) {
       throw new BackwardError('STORE_FULL', `[backward] memoryStore is full (maxEntries ${maxEntries}, maxBytes ${maxBytes}) with records that must be kept until they expire; raise the limits or retry later.`)
     }
-    for (const [oldest, victim] of lru) {
-      if (fits(count(), size())) return
-      if (oldest !== key) remove(oldest, victim)
+    for (const map of [spare, lru]) {
+      for (const [oldest, victim] of map) {
+        if (fits(count(), size())) return
+        if (oldest !== key) remove(oldest, victim)
+      }
     }
   }
 
@@ -122,21 +126,22 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & { 
     const json = encodeData(data)
     // An update that does not say keeps the record's kind: a wrapper that drops the options (a cache
     // in front of the store) must not turn a kept record evictable.
-    const keep = options?.evict === undefined ? old?.kept === true : !options.evict
-    const entry: Entry = { json, expiresAt, size: heapBytes(json) + key.length, kept: keep }
+    const evict = options?.evict
+    const kind = evict === undefined ? (old?.kind ?? 'lru') : evict === false ? 'kept' : evict === 'first' ? 'spare' : 'lru'
+    const entry: Entry = { json, expiresAt, size: heapBytes(json) + key.length, kind }
     if (entry.size > maxBytes) {
       throw new BackwardError('STORE_FULL', `[backward] memoryStore: a record of ${entry.size} bytes is larger than maxBytes (${maxBytes}); it was not stored. Raise maxBytes or store less.`)
     }
     makeRoom(key, entry, old)
     if (old !== undefined) remove(key, old)
-    ;(entry.kept ? kept : lru).set(key, entry)
+    maps[entry.kind].set(key, entry)
     bytes += entry.size
-    if (entry.kept) keptBytes += entry.size
+    if (entry.kind === 'kept') keptBytes += entry.size
   }
 
   return {
     get size() {
-      return lru.size + kept.size
+      return lru.size + kept.size + spare.size
     },
     /** Bytes counted against `maxBytes`: stored JSON plus keys, of every record held (expired ones until swept). */
     get bytes() {
@@ -171,10 +176,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore & { 
       const entry = live(key)
       if (entry === undefined) return false
       entry.expiresAt = expiresAt
-      if (!entry.kept) {
+      if (entry.kind !== 'kept') {
         // Re-insert: an active session moves to the back of the eviction order, like a write.
-        lru.delete(key)
-        lru.set(key, entry)
+        maps[entry.kind].delete(key)
+        maps[entry.kind].set(key, entry)
       }
       return true
     },
