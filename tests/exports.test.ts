@@ -11,7 +11,10 @@ import { build } from 'esbuild'
 import { describe, expect, it } from 'vitest'
 import vitestConfig from '../vitest.config.ts'
 
-const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { exports: Record<string, { types: string; source: string; default: string }>; scripts: Record<string, string> }
+type Entry = { types: string; source: string; default: string }
+const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { exports: Record<string, Entry | string>; typesVersions: Record<string, Record<string, string[]>>; scripts: Record<string, string> }
+// The code entries; './package.json' is a plain string target, for tools that read the manifest.
+const entries = Object.entries(pkg.exports).filter((pair): pair is [string, Entry] => typeof pair[1] !== 'string')
 
 const expected: Record<string, string[]> = {
   backward: ['createBackward'],
@@ -31,12 +34,22 @@ function filesUnder(dir: string): string[] {
 
 describe('package exports', () => {
   it('the exports map has every entry point of DESIGN.md, each with types', () => {
-    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './client', './server', './server/postgres', './server/redis', './shared'])
-    for (const entry of Object.values(pkg.exports)) {
+    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './client', './package.json', './server', './server/postgres', './server/redis', './shared'])
+    expect(pkg.exports['./package.json']).toBe('./package.json')
+    for (const [, entry] of entries) {
       expect(entry.types).toMatch(/\.d\.ts$/)
       expect(entry.source).toMatch(/^\.\/src\/.*\.ts$/)
       expect(() => statSync(entry.source)).not.toThrow()
     }
+  })
+
+  it('typesVersions gives node10 type resolution the same declarations as the exports map', () => {
+    const paths = pkg.typesVersions['*']!
+    for (const [key, entry] of entries) {
+      if (key === '.') continue
+      expect(paths[key.slice(2)], key).toEqual([entry.types])
+    }
+    expect(Object.keys(paths).length).toBe(entries.length - 1)
   })
 
   it.each(Object.entries(expected))('%s loads by package name and exports its public names, all functions or constants', async (specifier, names) => {
