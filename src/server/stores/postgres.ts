@@ -98,8 +98,10 @@ function wrap(cause: unknown): BackwardError {
  * @example
  * import pg from 'pg'
  * import { postgresStore } from 'backward/server/postgres'
- * const store = postgresStore({ pool: new pg.Pool({ connectionString: process.env.DATABASE_URL }) })
- * await store.migrate()
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
+ * pool.on('error', (error) => console.error('[pg] idle client error:', error.message)) // before postgresStore
+ * const store = postgresStore({ pool })
+ * await store.migrate() // creates the table and its index once
  * app.use(session({ store }))
  */
 export function postgresStore(options: PostgresStoreOptions): PostgresStore {

@@ -124,9 +124,11 @@ function unavailable(cause: unknown): BackwardError {
  * a session deleted by a concurrent logout is never written back. Every command names one key, so it
  * runs on Cluster. Errors from the client become `STORE_UNAVAILABLE` (the middleware answers 503).
  * @example
- * import Redis from 'ioredis'
+ * import { Redis } from 'ioredis'
  * import { redisStore } from 'backward/server/redis'
- * app.use(session({ store: redisStore({ client: new Redis(process.env.REDIS_URL) }) }))
+ * const client = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
+ * client.on('error', (error) => console.error('[redis]', error.message)) // reconnects; requests get 503 meanwhile
+ * app.use(session({ store: redisStore({ client }) }))
  */
 export function redisStore(options: RedisStoreOptions): SessionStore & { clearExpired(): Promise<number> } {
   const commands = adapt(options?.client)
