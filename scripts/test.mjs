@@ -26,7 +26,14 @@ if (only === undefined) {
 if (only === undefined || only === 'unit') {
   console.log('\n[backward] unit and integration tests (Vitest)')
   rmSync('test-results/vitest.json', { force: true })
-  const status = run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', '--outputFile.json=test-results/vitest.json'])
+  // The consumer test (tests/consumer) drives the README's quick start in Chromium too.
+  let chromiumEnv = {}
+  try {
+    chromiumEnv = { CHROMIUM_PATH: ensureChromium() }
+  } catch (error) {
+    console.error(error.message)
+  }
+  const status = run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', '--outputFile.json=test-results/vitest.json'], chromiumEnv)
   const report = readJson('test-results/vitest.json')
   if (report === null) {
     totals.failed += 1
