@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import { serve } from '@hono/node-server'
-import { fileStore, type SessionStore } from 'backward/server'
+import type { SessionStore } from 'backward/server'
+import { fileStore } from 'backward/server/file'
 import { createDemoApp } from './app.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))

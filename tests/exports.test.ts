@@ -19,7 +19,8 @@ const entries = Object.entries(pkg.exports).filter((pair): pair is [string, Entr
 const expected: Record<string, string[]> = {
   backward: ['createBackward'],
   'backward/client': ['createBackward'],
-  'backward/server': ['session', 'memoryStore', 'fileStore', 'cookieStore', 'cachedStore', 'login', 'logout', 'getUserId', 'requireUser', 'userTag', 'loginRequired', 'backwardRoutes', 'idempotency', 'warnSuspicious', 'BackwardError', 'isBackwardError'],
+  'backward/server': ['session', 'memoryStore', 'cookieStore', 'cachedStore', 'login', 'logout', 'getUserId', 'requireUser', 'userTag', 'loginRequired', 'backwardRoutes', 'idempotency', 'warnSuspicious', 'BackwardError', 'isBackwardError'],
+  'backward/server/file': ['fileStore'],
   'backward/server/redis': ['redisStore'],
   'backward/server/postgres': ['postgresStore'],
   'backward/shared': ['isSafeRedirect', 'REQUEST_IN_PROGRESS_TYPE', 'REPLAY_OUTCOME', 'REPLAY_OUTCOME_PARAM', 'LOGIN_REQUIRED_TYPE', 'PROBLEM_CONTENT_TYPE', 'IDEMPOTENCY_HEADER', 'LOGIN_SIGNAL_COOKIE', 'BackwardError', 'isBackwardError', 'parseLoginRequired'],
@@ -34,7 +35,7 @@ function filesUnder(dir: string): string[] {
 
 describe('package exports', () => {
   it('the exports map has every entry point of DESIGN.md, each with types', () => {
-    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './client', './package.json', './server', './server/postgres', './server/redis', './shared'])
+    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './client', './package.json', './server', './server/file', './server/postgres', './server/redis', './shared'])
     expect(pkg.exports['./package.json']).toBe('./package.json')
     for (const [, entry] of entries) {
       expect(entry.types).toMatch(/\.d\.ts$/)

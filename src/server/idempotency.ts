@@ -128,6 +128,7 @@ interface Done {
  *   could not be saved (store down) or whose process died answers repeats with 409, never runs again.
  *   An answer too large for a full store is kept as its status only (`response-not-kept`).
  * @example
+ * import { fileStore } from 'backward/server/file'
  * app.use(session({ store: fileStore({ dir: '.sessions' }) }))
  * app.use('/api/*', idempotency({ store: fileStore({ dir: '.idempotency' }) }))
  */

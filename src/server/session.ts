@@ -148,6 +148,7 @@ export function sessionConfig(session: Session): SessionConfig {
  * cookie, and saves it after the handler only when it changed (or on every request with
  * `saveEveryRequest`). Stores see only a SHA-256 of the id.
  * @example
+ * import { fileStore } from 'backward/server/file'
  * app.use(session({ store: fileStore({ dir: '.sessions' }) }))
  * app.get('/', (c) => c.text(`visits: ${c.var.session.setDefault('visits', 0)}`))
  */

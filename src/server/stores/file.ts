@@ -152,7 +152,9 @@ function claimDir(dir: string): void {
  * logout is never undone by a concurrent update; give each process its own `dir` (or use Redis or
  * PostgreSQL for several processes or machines). The directory is marked with a `.backward-sessions`
  * file, and `clearExpired` deletes only parsable, expired session records in a marked directory.
+ * Node, Bun and Deno only (it reads and writes files), so it has its own entry, `backward/server/file`.
  * @example
+ * import { fileStore } from 'backward/server/file'
  * app.use(session({ store: fileStore({ dir: '.sessions' }) }))
  */
 export function fileStore(options: FileStoreOptions): SessionStore {
