@@ -2,7 +2,8 @@
  * AES-256-GCM with a key derived by HKDF-SHA-256, for the cookie store. Sealed bytes are
  * `iv (12) ‖ ciphertext ‖ tag (16)` on both paths, so either path opens what the other sealed.
  * Node's `node:crypto` is synchronous and several times faster than WebCrypto there, whose calls are
- * queued as jobs; runtimes without it (Workers, Deno) use WebCrypto.
+ * queued as jobs. Bun, Deno and workerd with `nodejs_compat` have it too; workerd without that flag
+ * and edge-runtime have only WebCrypto (see node-crypto.ts).
  */
 import { concatBytes } from './bytes.ts'
 import { nodeCrypto, type NodeCrypto } from './node-crypto.ts'
@@ -81,5 +82,6 @@ async function deriveKey(secret: string): Promise<CryptoKey> {
 
 /** The fastest AEAD this runtime has. */
 export function createAead(secrets: readonly string[]): Aead {
-  return nodeCrypto !== undefined ? nodeAead(secrets, nodeCrypto) : webAead(secrets)
+  const node = nodeCrypto()
+  return node !== undefined ? nodeAead(secrets, node) : webAead(secrets)
 }

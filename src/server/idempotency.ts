@@ -384,8 +384,9 @@ function firstCached(req: HonoRequest): string | undefined {
 
 /** SHA-256 of the parts run together, base64url (Node's synchronous hash where there is one). */
 async function sha256(parts: Uint8Array[]): Promise<string> {
-  if (nodeCrypto !== undefined) {
-    const hash = nodeCrypto.createHash('sha256')
+  const node = nodeCrypto()
+  if (node !== undefined) {
+    const hash = node.createHash('sha256')
     for (const part of parts) hash.update(part)
     return toBase64Url(hash.digest())
   }

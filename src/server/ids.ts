@@ -36,7 +36,8 @@ export function isSessionId(value: unknown): value is string {
  */
 export async function hashKey(id: string, namespace = 'session'): Promise<string> {
   const input = `${namespace}:${id}`
-  if (nodeCrypto !== undefined) return nodeCrypto.createHash('sha256').update(input).digest('hex')
+  const node = nodeCrypto()
+  if (node !== undefined) return node.createHash('sha256').update(input).digest('hex')
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(input)))
   let hex = ''
   for (const byte of digest) hex += HEX[byte]

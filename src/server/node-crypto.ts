@@ -1,12 +1,39 @@
 /**
- * Node's `node:crypto`, when the runtime has it, looked up once without a static import (the server
- * entry also runs on Workers and Deno, which fall back to WebCrypto). It is synchronous, and WebCrypto's
- * calls are queued as jobs in Node, which on a hot path costs more than the work itself.
- * Typed to the calls backward makes.
- * @example
- * if (nodeCrypto !== undefined) nodeCrypto.createHash('sha256').update('x').digest('hex')
+ * Node's `node:crypto`, looked up on first use through `process.getBuiltinModule`, never imported:
+ * `backward/server` must load where there is no Node built-in. Node (20.16+), Bun and Deno have it;
+ * workerd has it only with the `nodejs_compat` flag; edge-runtime (Vercel) has no `process` at all.
+ * Where it is absent, backward uses WebCrypto, with the same results. Node's is preferred because it
+ * is synchronous: WebCrypto's calls are queued as jobs in Node, which on a hot path costs more than
+ * the work itself (bench/RESULTS.md, "Crypto paths").
  */
-export const nodeCrypto = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined
+
+/** Not looked up yet (undefined), absent or hidden (null), or the module. */
+let found: NodeCrypto | null | undefined
+
+/**
+ * `node:crypto` when this runtime has it, else undefined. Looked up once, at the first call.
+ * @example
+ * const node = nodeCrypto()
+ * if (node !== undefined) node.createHash('sha256').update('x').digest('hex')
+ */
+export function nodeCrypto(): NodeCrypto | undefined {
+  if (found === undefined) {
+    const lookup = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule
+    found = (lookup?.('node:crypto') as NodeCrypto | undefined) ?? null
+  }
+  return found ?? undefined
+}
+
+/**
+ * Which crypto backward uses from now on: `'web'` hides `node:crypto`, as on workerd and edge-runtime;
+ * `'auto'` looks it up again. For tests and the bench, which run both paths in one process. Stores
+ * made before the switch (`cookieStore`) keep the path they started with.
+ * @example
+ * setCryptoPath('web') // hashKey, userTag and cookieStore now use WebCrypto
+ */
+export function setCryptoPath(path: 'auto' | 'web'): void {
+  found = path === 'web' ? null : undefined
+}
 
 interface NodeHash {
   update(data: string | Uint8Array): NodeHash
