@@ -121,7 +121,7 @@ describe('crypto paths: node:crypto and WebCrypto agree', () => {
       body.append('receipt', new File([new Uint8Array([1, 2, 3])], 'r.bin', { type: 'application/octet-stream' }))
       return body
     }
-    const post = (key: string, body: BodyInit) => app.request('http://localhost/pay', { method: 'POST', headers: { 'Idempotency-Key': key, ...(typeof body === 'string' ? { 'Content-Type': 'application/x-www-form-urlencoded' } : {}) }, body })
+    const post = async (key: string, body: BodyInit) => app.request('http://localhost/pay', { method: 'POST', headers: { 'Idempotency-Key': key, ...(typeof body === 'string' ? { 'Content-Type': 'application/x-www-form-urlencoded' } : {}) }, body })
     expect(await (await post('k1', 'amount=10')).json()).toEqual({ run: 1 })
     expect(await (await onWebCrypto(() => post('k1', 'amount=10'))).json()).toEqual({ run: 1 })
     expect((await onWebCrypto(() => post('k1', 'amount=11'))).status).toBe(422)

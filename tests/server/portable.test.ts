@@ -20,8 +20,9 @@ const NODE_IMPORT = /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)["']node:/
 
 async function bundle(entry: string, options: BuildOptions) {
   const result = await build({ entryPoints: [entry], bundle: true, write: false, metafile: true, format: 'esm', logLevel: 'silent', ...options })
-  const output = Object.values(result.metafile.outputs)[0]!
-  return { text: result.outputFiles![0]!.text, metafile: result.metafile, imports: output.imports, errors: result.errors, warnings: result.warnings }
+  const metafile = result.metafile!
+  const output = Object.values(metafile.outputs)[0]!
+  return { text: result.outputFiles![0]!.text, metafile, imports: output.imports, errors: result.errors, warnings: result.warnings }
 }
 
 /** The `node:*` modules an entry's own code imports (packages left external). */
