@@ -12,9 +12,10 @@ import { runScale, type ScaleResult } from './scale/scale.ts'
 import { renderMarkdown, type SizeRow } from './report/markdown.ts'
 import { renderSvg } from './report/svg.ts'
 import { serverVerdicts } from './report/targets.ts'
+import { renderRuntimes, runRuntimes, spliceRuntimes } from './runtimes.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const only = new Set((process.env.BENCH_ONLY ?? 'server,client,scale').split(',').map((part) => part.trim()))
+const only = new Set((process.env.BENCH_ONLY ?? 'server,client,scale,runtimes').split(',').map((part) => part.trim()))
 const began = performance.now()
 const loadBefore = loadavg()
 const log = (line: string) => console.log(line)
@@ -39,6 +40,7 @@ let throughput: ThroughputResult | null = null
 let sizeRows: SizeRow[] | null = null
 let client: ClientResult | null = null
 let scale: ScaleResult | null = null
+let runtimes: Awaited<ReturnType<typeof runRuntimes>> | null = null
 
 if (only.has('server')) {
   log('[bench] server throughput')
@@ -59,6 +61,10 @@ if (only.has('scale')) {
   log('[bench] store scale')
   scale = await runScale(log)
 }
+if (only.has('runtimes')) {
+  log('[bench] runtimes (Node, Bun, Deno, workerd, edge-runtime)')
+  runtimes = await runRuntimes(log)
+}
 
 const info = {
   date: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC',
@@ -72,7 +78,8 @@ const info = {
   full: FULL,
   skipped,
 }
-writeFileSync(new URL('./RESULTS.md', import.meta.url), renderMarkdown(info, throughput, sizeRows, client, scale))
+const markdown = renderMarkdown(info, throughput, sizeRows, client, scale)
+writeFileSync(new URL('./RESULTS.md', import.meta.url), runtimes === null ? markdown : spliceRuntimes(markdown, renderRuntimes(runtimes)))
 writeFileSync(new URL('./results.svg', import.meta.url), renderSvg(throughput, scale))
 
 if (throughput !== null) {

@@ -128,7 +128,7 @@ async function go(app: Hono, jar: Jar, path: string, init: RequestInit & { heade
   return res
 }
 
-async function sha256(bytes: Uint8Array): Promise<string> {
+async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
   return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('')
 }
