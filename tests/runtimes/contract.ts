@@ -11,7 +11,7 @@ import { Hono, type Context } from 'hono'
 import * as server from '../../src/server/index.ts'
 import type { CookieSessionStore, SessionOptions, SessionStore } from '../../src/server/index.ts'
 
-const { backwardRoutes, cookieStore, getUserId, hashKey, idempotency, login, loginRequired, logout, memoryStore, session, userTag } = server
+const { backwardRoutes, cachedStore, cookieStore, getUserId, hashKey, idempotency, login, loginRequired, logout, memoryStore, session, userTag } = server
 
 type AnyStore = SessionStore | CookieSessionStore
 type Handler = (c: Context) => Response | Promise<Response>
@@ -626,6 +626,7 @@ export function contractChecks(stores: Record<string, ContractStore> = {}): Chec
   const all: Record<string, ContractStore> = {
     memoryStore: { make: () => memoryStore(), revocable: true },
     cookieStore: { make: () => cookieStore({ secrets: [SECRET] }), revocable: false },
+    cachedStore: { make: () => cachedStore({ cache: memoryStore(), store: memoryStore() }), revocable: true },
     ...stores,
   }
   return [

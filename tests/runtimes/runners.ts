@@ -57,12 +57,14 @@ export function runProcess(runtime: 'node' | 'bun' | 'deno', file: string, { tim
     let stderr = ''
     child.stdout.on('data', (chunk) => (stdout += chunk))
     child.stderr.on('data', (chunk) => (stderr += chunk))
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    let timedOut = false
+    const timer = setTimeout(() => ((timedOut = true), child.kill('SIGKILL')), timeoutMs)
     child.on('error', (error) => (clearTimeout(timer), reject(new Error(`[runtimes] ${runtime} could not start (${cmd}): ${error.message}`))))
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       const last = stdout.trim().split('\n').pop() ?? ''
       try {
+        if (timedOut) throw new Error(`no answer within ${timeoutMs} ms`)
         if (code !== 0) throw new Error(`exit ${code ?? signal}`)
         resolve(JSON.parse(last))
       } catch (error) {
@@ -93,7 +95,7 @@ export async function runWorkerd(file: string, { d1 = false, path = '/', timeout
 }
 
 /** Evaluates a classic script in edge-runtime and returns the JSON its fetch listener answers for `path`. */
-export async function runEdge(file: string, { path = '/' } = {}): Promise<unknown> {
+export async function runEdge(file: string, { path = '/', timeoutMs = 60_000 } = {}): Promise<unknown> {
   let EdgeRuntime: typeof import('edge-runtime').EdgeRuntime
   try {
     ;({ EdgeRuntime } = await import('edge-runtime'))
@@ -101,8 +103,9 @@ export async function runEdge(file: string, { path = '/' } = {}): Promise<unknow
     throw new Error(`[runtimes] edge-runtime is not installed (\`npm ci\` installs the devDependency "edge-runtime"): ${(error as Error).message}`)
   }
   const runtime = new EdgeRuntime({ initialCode: readFileSync(file, 'utf8') })
-  const res = await runtime.dispatchFetch(`http://localhost${path}`)
-  const text = await res.text()
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`[runtimes] edge-runtime did not answer within ${timeoutMs} ms`)), timeoutMs).unref())
+  const res = await Promise.race([runtime.dispatchFetch(`http://localhost${path}`), timeout])
+  const text = await Promise.race([res.text(), timeout])
   await res.waitUntil()
   if (!res.ok) throw new Error(`[runtimes] edge-runtime answered ${res.status}: ${text.slice(0, 2000)}`)
   return JSON.parse(text)

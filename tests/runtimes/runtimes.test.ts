@@ -15,6 +15,10 @@ const D1 = existsSync(join(ROOT, 'src/server/stores/d1.ts'))
 const expected = contractChecks().map((c) => c.name)
 const expectedOnWorkerd = contractChecks(D1 ? { d1Store: { make: () => memoryStore(), revocable: true } } : {}).map((c) => c.name)
 
+/** Each runtime gets this long, inside the test's own timeout, so a hung check fails with the runtime's name. */
+const limit = { timeoutMs: 20_000 }
+const TEST_TIMEOUT = 30_000
+
 const outdir = mkdtempSync(join(tmpdir(), 'backward-runtimes-'))
 let bundles: Bundles | undefined
 let bundleError: unknown
@@ -47,9 +51,9 @@ function expectAllPassed(report: unknown, runtime: string, names: string[]) {
 }
 
 describe('backward/server on every runtime (contract suites)', () => {
-  it('node', async () => expectAllPassed(await runProcess('node', built().esm.cli!), 'node', expected))
-  it('bun', async () => expectAllPassed(await runProcess('bun', built().esm.cli!), 'bun', expected))
-  it('deno (no permissions)', async () => expectAllPassed(await runProcess('deno', built().esm.cli!), 'deno', expected))
-  it(`workerd through miniflare, no nodejs_compat${D1 ? ' (memory, cookie and D1 stores)' : ''}`, async () => expectAllPassed(await runWorkerd(built().esm.worker!, { d1: D1 }), 'workerd', expectedOnWorkerd))
-  it('edge-runtime', async () => expectAllPassed(await runEdge(built().iife.edge!), 'edge-runtime', expected))
+  it('node', async () => expectAllPassed(await runProcess('node', built().esm.cli!, limit), 'node', expected), TEST_TIMEOUT)
+  it('bun', async () => expectAllPassed(await runProcess('bun', built().esm.cli!, limit), 'bun', expected), TEST_TIMEOUT)
+  it('deno (no permissions)', async () => expectAllPassed(await runProcess('deno', built().esm.cli!, limit), 'deno', expected), TEST_TIMEOUT)
+  it(`workerd through miniflare, no nodejs_compat${D1 ? ' (D1 store too)' : ''}`, async () => expectAllPassed(await runWorkerd(built().esm.worker!, { d1: D1, ...limit }), 'workerd', expectedOnWorkerd), TEST_TIMEOUT)
+  it('edge-runtime', async () => expectAllPassed(await runEdge(built().iife.edge!, limit), 'edge-runtime', expected), TEST_TIMEOUT)
 })

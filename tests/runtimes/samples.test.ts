@@ -95,5 +95,5 @@ describe("the README's Runtimes samples, served on their runtime", () => {
     expect(await me.text()).toBe('Hello, ada')
     const user = await (await fetch(`${base}/backward/user`, { headers: { Cookie: cookie } })).json()
     expect(user.user).toMatch(/^[\w-]{20,}$/)
-  })
+  }, 40_000)
 })
