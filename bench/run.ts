@@ -13,9 +13,10 @@ import { renderMarkdown, type SizeRow } from './report/markdown.ts'
 import { renderSvg } from './report/svg.ts'
 import { serverVerdicts } from './report/targets.ts'
 import { renderRuntimes, runRuntimes, spliceRuntimes } from './runtimes.ts'
+import { renderCrypto, runCrypto, spliceCrypto, type CryptoRow } from './crypto.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const only = new Set((process.env.BENCH_ONLY ?? 'server,client,scale,runtimes').split(',').map((part) => part.trim()))
+const only = new Set((process.env.BENCH_ONLY ?? 'server,client,scale,runtimes,crypto').split(',').map((part) => part.trim()))
 const began = performance.now()
 const loadBefore = loadavg()
 const log = (line: string) => console.log(line)
@@ -41,6 +42,7 @@ let sizeRows: SizeRow[] | null = null
 let client: ClientResult | null = null
 let scale: ScaleResult | null = null
 let runtimes: Awaited<ReturnType<typeof runRuntimes>> | null = null
+let cryptoRows: CryptoRow[] | null = null
 
 if (only.has('server')) {
   log('[bench] server throughput')
@@ -65,6 +67,10 @@ if (only.has('runtimes')) {
   log('[bench] runtimes (Node, Bun, Deno, workerd, edge-runtime)')
   runtimes = await runRuntimes(log)
 }
+if (only.has('crypto')) {
+  log('[bench] crypto paths (node:crypto and WebCrypto)')
+  cryptoRows = await runCrypto(log)
+}
 
 const info = {
   date: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC',
@@ -79,7 +85,8 @@ const info = {
   skipped,
 }
 const markdown = renderMarkdown(info, throughput, sizeRows, client, scale)
-writeFileSync(new URL('./RESULTS.md', import.meta.url), runtimes === null ? markdown : spliceRuntimes(markdown, renderRuntimes(runtimes)))
+const withRuntimes = runtimes === null ? markdown : spliceRuntimes(markdown, renderRuntimes(runtimes))
+writeFileSync(new URL('./RESULTS.md', import.meta.url), cryptoRows === null ? withRuntimes : spliceCrypto(withRuntimes, renderCrypto(cryptoRows)))
 writeFileSync(new URL('./results.svg', import.meta.url), renderSvg(throughput, scale))
 
 if (throughput !== null) {
