@@ -205,7 +205,7 @@ export function renderMarkdown(info: RunInfo, t: ThroughputResult | null, sizes:
     '`npm run bench` (needs Redis on 127.0.0.1:6379, PostgreSQL on 127.0.0.1:5432 with user `postgres` and database `test`, and Chromium at ' +
       '`/usr/lib/chromium/chromium` or `CHROMIUM_PATH`). Knobs: `BENCH_ROUNDS` (default 3), `BENCH_DURATION` seconds (default 3), ' +
       '`BENCH_CONNECTIONS` (default 10), `BENCH_OPS_MS` (default 1000), `BENCH_FULL=1` (1M sessions on Redis too), ' +
-      '`BENCH_ONLY=server,client,scale` (a subset; the files are then written with only those parts). ' +
+      '`BENCH_ONLY=server,client,scale,runtimes,crypto` (a subset; the files are then written with only those parts). ' +
       '`tsx bench/profile.ts "<target>" <workload>` records a CPU profile of one target under load and prints where its time goes.',
     '',
   )
