@@ -149,7 +149,7 @@ export function renderCrypto(rows: CryptoRow[]): string {
     'results (tests/server/crypto-paths.test.ts). Median of ' + ROUNDS + ` alternating rounds of ${ROUND_MS} ms; operations one at a time,`,
     `session requests through \`app.fetch\` (no socket) from ${IN_FLIGHT} clients at once, each with its own session, reading and`,
     'writing a counter (so a request hashes the id, and with cookieStore opens and seals the cookie).',
-    `\`tsx bench/crypto.ts\` reruns this section alone (knobs `BENCH_CRYPTO_ROUNDS`, `BENCH_CRYPTO_MS`; ${cpus().length} cores, 1-minute load ${loadavg()[0]!.toFixed(2)} when written).`,
+    `\`tsx bench/crypto.ts\` reruns this section alone (knobs \`BENCH_CRYPTO_ROUNDS\`, \`BENCH_CRYPTO_MS\`; ${cpus().length} cores, 1-minute load ${loadavg()[0]!.toFixed(2)} when written).`,
     '',
     '| work | node:crypto (µs) | WebCrypto (µs) | WebCrypto / node:crypto |',
     '| --- | ---: | ---: | ---: |',
