@@ -23,7 +23,7 @@ describe('backward (client entry)', () => {
   })
 
   it('the package exports point "." and "./client" at this entry', async () => {
-    const pkg = (await import('../../package.json', { with: { type: 'json' } })).default as {
+    const pkg = (await import('../../package.json', { with: { type: 'json' } })).default as unknown as {
       exports: Record<string, { source: string }>
     }
     expect(pkg.exports['.']!.source).toBe('./src/client/index.ts')
