@@ -2,7 +2,7 @@
 // bundled once with esbuild for the neutral platform (so a `node:*` import in backward/server fails the build),
 // run on Node, Bun, Deno, workerd (miniflare, no nodejs_compat) and edge-runtime. A runtime that is missing or
 // cannot start fails its test with the reason; nothing is skipped.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -23,10 +23,33 @@ const outdir = mkdtempSync(join(tmpdir(), 'backward-runtimes-'))
 let bundles: Bundles | undefined
 let bundleError: unknown
 
+/**
+ * The D1 worker entry, written at test time so that the type check does not depend on the D1 store
+ * existing yet. Each check's store shares one miniflare D1 database; the session ids keep them apart.
+ */
+function d1Entry(): string {
+  const src = (path: string) => JSON.stringify(join(ROOT, path))
+  return `import * as d1 from ${src('src/server/stores/d1.ts')}
+import { contractWorker } from ${src('tests/runtimes/entries/worker.ts')}
+export default contractWorker((env) => ({
+  d1Store: {
+    revocable: true,
+    async make() {
+      const store = d1.d1Store({ db: env.DB })
+      if (typeof store.migrate === 'function') await store.migrate()
+      else if (typeof d1.migrate === 'function') await d1.migrate(env.DB)
+      return store
+    },
+  },
+}))
+`
+}
+
 beforeAll(async () => {
   try {
+    if (D1) writeFileSync(join(outdir, 'worker-d1.ts'), d1Entry())
     bundles = await bundle(outdir, {
-      esm: { cli: 'tests/runtimes/entries/cli.ts', worker: `tests/runtimes/entries/${D1 ? 'worker-d1' : 'worker'}.ts` },
+      esm: { cli: 'tests/runtimes/entries/cli.ts', worker: D1 ? join(outdir, 'worker-d1.ts') : 'tests/runtimes/entries/worker.ts' },
       iife: { edge: 'tests/runtimes/entries/edge.ts' },
     })
   } catch (error) {
