@@ -4,7 +4,7 @@
 // `--conditions=source` makes `backward/server` resolve to src/ (a user's install resolves to dist/).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { get } from 'node:http'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -96,4 +96,14 @@ describe("the README's Runtimes samples, served on their runtime", () => {
     const user = await (await fetch(`${base}/backward/user`, { headers: { Cookie: cookie } })).json()
     expect(user.user).toMatch(/^[\w-]{20,}$/)
   }, 40_000)
+})
+
+describe("the README's Runtimes samples", () => {
+  it('are shown verbatim in README.md', () => {
+    const readme = readFileSync(join(process.cwd(), 'README.md'), 'utf8')
+    for (const name of ['node', 'bun', 'deno']) {
+      const text = readFileSync(join(process.cwd(), 'tests/runtimes/samples', `${name}.ts`), 'utf8').trimEnd()
+      expect(readme.includes('```ts\n' + text + '\n```'), `${name}.ts`).toBe(true)
+    }
+  })
 })

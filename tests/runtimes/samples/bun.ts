@@ -1,4 +1,5 @@
-// bun.ts: bun run bun.ts (PORT, default 3000; BACKWARD_SECRET: 32+ random characters)
+// bun.ts
+// Run: bun run bun.ts (PORT, default 3000; BACKWARD_SECRET: 32+ random characters)
 import { Hono } from 'hono'
 import { csrf } from 'hono/csrf'
 import { backwardRoutes, login, loginRequired, memoryStore, requireUser, session, type BackwardEnv } from 'backward/server'

@@ -1,4 +1,5 @@
-// deno.ts: deno serve --port 8000 --allow-env=BACKWARD_SECRET deno.ts (BACKWARD_SECRET: 32+ random characters)
+// deno.ts
+// Run: deno serve --port 8000 --allow-env=BACKWARD_SECRET deno.ts (BACKWARD_SECRET: 32+ random characters)
 import { Hono } from 'hono'
 import { csrf } from 'hono/csrf'
 import { backwardRoutes, login, loginRequired, memoryStore, requireUser, session, type BackwardEnv } from 'backward/server'

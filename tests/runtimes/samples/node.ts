@@ -1,4 +1,5 @@
-// node.ts: npx tsx node.ts (PORT, default 3000; BACKWARD_SECRET: 32+ random characters)
+// node.ts
+// Run: npx tsx node.ts (PORT, default 3000; BACKWARD_SECRET: 32+ random characters)
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
 import { csrf } from 'hono/csrf'
