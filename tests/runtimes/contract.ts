@@ -9,6 +9,7 @@
 import { Hono, type Context } from 'hono'
 // The whole barrel, not picked names: the point is that all of it loads on every runtime.
 import * as server from '../../src/server/index.ts'
+import { createJar, parseSetCookie, type Jar } from '../helpers/jar.ts'
 import type { CookieSessionStore, SessionOptions, SessionStore } from '../../src/server/index.ts'
 
 const { backwardRoutes, cachedStore, cookieStore, getUserId, hashKey, idempotency, login, loginRequired, logout, memoryStore, session, userTag } = server
@@ -82,38 +83,6 @@ function throws(fn: () => unknown, pattern: RegExp, what: string): void {
 }
 
 // --- helpers (the same as tests/helpers/jar.ts, kept here so the bundle needs nothing else) ------
-
-interface Jar {
-  cookies: Map<string, string>
-  header(): string
-  store(res: Response): void
-}
-
-function createJar(initial: Record<string, string> = {}): Jar {
-  const cookies = new Map(Object.entries(initial))
-  return {
-    cookies,
-    header: () => [...cookies].map(([k, v]) => `${k}=${v}`).join('; '),
-    store(res) {
-      for (const line of res.headers.getSetCookie()) {
-        const { name, value, attrs } = parseSetCookie(line)
-        if (attrs['max-age'] !== undefined && Number(attrs['max-age']) <= 0) cookies.delete(name)
-        else cookies.set(name, value)
-      }
-    },
-  }
-}
-
-function parseSetCookie(line: string): { name: string; value: string; attrs: Record<string, string | true> } {
-  const [pair, ...rest] = line.split(';')
-  const eqAt = pair!.indexOf('=')
-  const attrs: Record<string, string | true> = {}
-  for (const part of rest) {
-    const [k, ...v] = part.trim().split('=')
-    attrs[k!.toLowerCase()] = v.length ? v.join('=') : true
-  }
-  return { name: pair!.slice(0, eqAt).trim(), value: pair!.slice(eqAt + 1).trim(), attrs }
-}
 
 const ORIGIN = 'http://localhost'
 const SECRET = 's'.repeat(32)

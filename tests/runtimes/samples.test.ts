@@ -5,9 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { get } from 'node:http'
 import { existsSync, readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { freePort } from '../helpers/private-stores.ts'
 import { ROOT } from './runners.ts'
 
 const SECRET = 'x'.repeat(32)
@@ -17,16 +17,6 @@ const bin = (name: string) => {
   return path
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 const commands: Record<string, (port: number) => [string, string[]]> = {
   node: () => [bin('tsx'), ['--conditions=source', 'tests/runtimes/samples/node.ts']],
