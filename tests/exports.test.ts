@@ -23,6 +23,7 @@ const expected: Record<string, string[]> = {
   'backward/server/file': ['fileStore'],
   'backward/server/redis': ['redisStore'],
   'backward/server/postgres': ['postgresStore'],
+  'backward/server/d1': ['d1Store', 'd1SessionsSql', 'D1_SESSIONS_SQL'],
   'backward/shared': ['isSafeRedirect', 'REQUEST_IN_PROGRESS_TYPE', 'REPLAY_OUTCOME', 'REPLAY_OUTCOME_PARAM', 'LOGIN_REQUIRED_TYPE', 'PROBLEM_CONTENT_TYPE', 'IDEMPOTENCY_HEADER', 'LOGIN_SIGNAL_COOKIE', 'BackwardError', 'isBackwardError', 'parseLoginRequired'],
 }
 
@@ -35,7 +36,7 @@ function filesUnder(dir: string): string[] {
 
 describe('package exports', () => {
   it('the exports map has every entry point of DESIGN.md, each with types', () => {
-    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './client', './package.json', './server', './server/file', './server/postgres', './server/redis', './shared'])
+    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './client', './package.json', './server', './server/d1', './server/file', './server/postgres', './server/redis', './shared'])
     expect(pkg.exports['./package.json']).toBe('./package.json')
     for (const [, entry] of entries) {
       expect(entry.types).toMatch(/\.d\.ts$/)
