@@ -1,6 +1,9 @@
 import { BackwardError } from '../shared/errors.ts'
 import type { BackwardAction, StoredFormEntry } from './types.ts'
 
+/** How long a body stream may take to be read for saving, once the login-required answer is in. */
+const STREAM_MS = 1000
+
 /** Headers kept by default: they describe the body, they prove nothing. */
 export const DEFAULT_HEADERS = ['accept', 'accept-language', 'content-language', 'content-type']
 
@@ -27,7 +30,8 @@ export function keptHeaders(headers: Headers, extra: string[] = [], dropContentT
 /**
  * Reads a request body into storable form: FormData entries (files as bytes, name and type) when
  * the caller passed FormData, raw bytes otherwise. Refuses a body over `max` bytes before saving any,
- * and stops reading a stream as soon as it goes over.
+ * and stops reading a stream as soon as it goes over (BODY_TOO_LARGE), or when it has not ended within
+ * STREAM_MS (NOT_REPLAYABLE).
  * @example
  * await captureBody(request.clone(), null, 1 << 20) // ArrayBuffer
  */
@@ -51,11 +55,22 @@ export async function captureBody(
     )
   }
   if (!request.body) return null
-  // Read with a cap: a stream body may never end, and the hand-off waits for this capture.
+  // Read with a cap on size and on time: a stream body may never end (or stall), the hand-off and the
+  // caller's bw.fetch wait for this capture, and a tee keeps what it reads in memory.
   const reader = request.body.getReader() as ReadableStreamDefaultReader<Uint8Array<ArrayBuffer>>
   const chunks: Uint8Array<ArrayBuffer>[] = []
-  for (let size = 0, chunk; !(chunk = await reader.read()).done; chunks.push(chunk.value))
-    if ((size += chunk.value.length) > max) throw (reader.cancel().catch(() => {}), tooLarge())
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BackwardError('NOT_REPLAYABLE', 'stream body did not end within a second: not saved; send bytes, a Blob or FormData to make it replayable')), STREAM_MS)
+  })
+  try {
+    for (let size = 0, chunk; !(chunk = await Promise.race([reader.read(), late])).done; chunks.push(chunk.value))
+      if ((size += chunk.value.length) > max) throw tooLarge()
+  } catch (error) {
+    throw (reader.cancel().catch(() => {}), error)
+  } finally {
+    clearTimeout(timer)
+  }
   return new Blob(chunks).arrayBuffer()
 }
 

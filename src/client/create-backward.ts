@@ -10,6 +10,7 @@ import type {
   BackwardStorage,
   CreateBackwardOptions,
   LoginRequiredInfo,
+  ReplayResult,
 } from './types.ts'
 
 const SAFE_METHODS = /^(GET|HEAD|OPTIONS|TRACE)$/
@@ -57,7 +58,7 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
   let epoch = 0
   let timer: ReturnType<typeof setTimeout> | undefined
   let handing: Promise<void> | undefined
-  let running: Promise<void> | undefined
+  let running: Promise<ReplayResult> | undefined
 
   const emit = <K extends keyof BackwardEvents>(name: K, event: BackwardEvents[K]) =>
     void events.dispatchEvent(Object.assign(new Event(name), event))
@@ -164,7 +165,8 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
         throw refuse(new BackwardError('CLEARED', 'clear() ran while sending: not saved, send it after login'), action)
       }
       emit('queued', { action })
-      return { response, info: { loginUrl: problem?.loginUrl ?? loginUrl ?? '', action, response, persisted: storage == given } }
+      // hand-off.ts adds `loggedIn`.
+      return { response, info: { loginUrl: problem?.loginUrl ?? loginUrl ?? '', action, response, persisted: storage == given } as LoginRequiredInfo }
     })()
     inflight.add(step)
     const result = await step.finally(() => inflight.delete(step))
@@ -189,9 +191,15 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     return response
   }
 
+  function on<K extends keyof BackwardEvents>(name: K, listener: (event: BackwardEvents[K]) => void): () => void {
+    events.addEventListener(name, listener as never)
+    return () => events.removeEventListener(name, listener as never)
+  }
+
   const context: ReplayContext = {
     store,
     emit,
+    on,
     pending,
     purge,
     ttl,
@@ -210,14 +218,14 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
     },
   }
 
-  async function run(onLoad?: boolean): Promise<void> {
+  async function run(onLoad?: boolean): Promise<ReplayResult> {
     const started = epoch
     await purged
     // Loaded when a replay is due (once per login): other page loads skip these bytes.
-    await (await import('./replay.ts')).replayNow(context, onLoad, () => started != epoch)
+    return (await import('./replay.ts')).replayNow(context, onLoad, () => started != epoch)
   }
 
-  function replay(onLoad?: boolean): Promise<void> {
+  function replay(onLoad?: boolean): Promise<ReplayResult> {
     // One replay per tab (running), one tab at a time (Web Locks, else the lease in replay.ts).
     return (running ??= (locks ? locks.request('backward-replay', () => run(onLoad)) : run(onLoad)).finally(
       () => (running = undefined),
@@ -237,8 +245,10 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
   const purged = Promise.resolve()
     .then(() => store(purge))
     .catch(noop)
-  // Matches `__Host-backward_login` too: replay.ts reads only the name of this page's scheme.
-  if (jar?.cookie.includes(LOGIN_SIGNAL_COOKIE + '=')) replay(true).catch(noop)
+  // Matches `__Host-backward_login` too: replay.ts reads only the name of this page's scheme. `ready`
+  // never rejects: a failed run (beforeReplay threw) reported its result with `drained`.
+  const none = (): ReplayResult => ({ replayed: [], failed: [], expired: [], remaining: [] })
+  const ready = jar?.cookie.includes(LOGIN_SIGNAL_COOKIE + '=') ? replay(true).catch(none) : purged.then(none)
 
   return {
     fetch: bwFetch,
@@ -252,6 +262,7 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
       return Object.assign(() => void ((live = false), stop()), { ready })
     },
     replay,
+    ready,
     pending,
     async clear() {
       const at = now()
@@ -262,9 +273,6 @@ export function createBackward(options: CreateBackwardOptions = {}): Backward {
       for (const action of await pending()) await store((s) => s.del(action.id))
       await store((s) => s.del(USER_KEY))
     },
-    on(name, listener) {
-      events.addEventListener(name, listener as never)
-      return () => events.removeEventListener(name, listener as never)
-    },
+    on,
   }
 }

@@ -1,5 +1,6 @@
 import { BackwardError } from '../shared/errors.ts'
 import { DEFAULT_REDIRECT_FIELD } from '../shared/protocol.ts'
+import { listen } from './channel.ts'
 import type { ReplayContext } from './replay.ts'
 import type { BackwardEvents, CreateBackwardOptions, LoginRequiredInfo } from './types.ts'
 
@@ -48,15 +49,17 @@ export function goToLogin(
 }
 
 /**
- * The hand-off itself, once the page's other requests are back: resolves the login URL, emits
- * `login-required`, then either navigates (the default) or awaits `onLoginRequired` and replays when it
- * resolves `true` (an in-page login).
+ * The hand-off itself, once the page's other requests are back: resolves the login URL, starts
+ * listening for a login in another page (`info.loggedIn`), emits `login-required`, then either
+ * navigates (the default) or awaits `onLoginRequired` and replays when it resolves `true` (an in-page
+ * login, or a popup's: `info.loggedIn`).
  * @example
  * await handOff(ctx, info)
  */
 export async function handOff(ctx: ReplayContext, info: LoginRequiredInfo): Promise<void> {
   const { location, emit, options } = ctx
   info.loginUrl = loginTarget(info.loginUrl, location)
+  info.loggedIn = listen(ctx)
   emit('login-required', info)
   if (!options.onLoginRequired) goToLogin(info, location, emit)
   else if ((await Promise.resolve(info).then(options.onLoginRequired).catch(() => {})) === true) await ctx.replay()

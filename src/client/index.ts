@@ -4,12 +4,14 @@ export { BackwardError, isBackwardError } from '../shared/errors.ts'
 export type {
   Backward,
   BackwardAction,
+  BackwardChannel,
   BackwardEvents,
   BackwardLocks,
   BackwardStorage,
   CreateBackwardOptions,
   FailReason,
   LoginRequiredInfo,
+  ReplayResult,
   StoredFile,
   StoredFormEntry,
 } from './types.ts'

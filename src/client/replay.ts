@@ -1,7 +1,8 @@
 import { BackwardError } from '../shared/errors.ts'
 import { IDEMPOTENCY_HEADER, LOGIN_SIGNAL_COOKIE, LOGIN_SIGNAL_COOKIE_SECURE, USER_TAG_PATTERN } from '../shared/protocol.ts'
+import { announce } from './channel.ts'
 import { USER_KEY } from './storage.ts'
-import type { Backward, BackwardAction, BackwardEvents, BackwardStorage, CreateBackwardOptions } from './types.ts'
+import type { Backward, BackwardAction, BackwardChannel, BackwardEvents, BackwardStorage, CreateBackwardOptions, ReplayResult } from './types.ts'
 
 // The idempotency layer's answer while the first run of a key is still going: REQUEST_IN_PROGRESS_TYPE
 // in src/shared/protocol.ts, copied here because importing it puts a shared chunk in the page-load entry.
@@ -16,6 +17,8 @@ export interface ReplayContext {
   /** A storage call, with the instance's quota handling and memory fallback; `again` marks the one retry after a full disk. */
   store<T>(op: (storage: BackwardStorage) => Promise<T>, action?: BackwardAction, again?: 1): Promise<T>
   emit<K extends keyof BackwardEvents>(name: K, event: BackwardEvents[K]): void
+  /** The instance's `on`. */
+  on: Backward['on']
   pending(): Promise<BackwardAction[]>
   /** Deletes the expired actions in `storage`, with an `expired` event each. */
   purge(storage: BackwardStorage): Promise<void>
@@ -38,6 +41,10 @@ export interface ReplayContext {
   jar: { cookie: string } | undefined
   /** The instance's `replay()`. */
   replay: Backward['replay']
+  /** The channel to other pages (channel.ts), once opened; null when there is none. */
+  channel?: BackwardChannel | null
+  /** True once this instance listens for logins in other pages. */
+  listening?: boolean
 }
 
 /**
@@ -85,25 +92,43 @@ async function confirmUser({ options, location, send, emit }: ReplayContext): Pr
 
 /**
  * One replay run of the instance: takes the login signal (this module loads before it is taken, so a
- * failed load leaves the signal for the next page), confirms the user with `userUrl`, remembers that
- * user, and sends the queue as that user. With `onLoad`, sends nothing unless the signal was there: a
- * page load replays only right after a login.
+ * failed load leaves the signal for the next page), tells the other pages, confirms the user with
+ * `userUrl`, remembers that user, and sends the queue as that user. With `onLoad`, sends nothing unless
+ * the signal was there (a page load replays only right after a login), and leaves the queue to a page
+ * that claims it (a popup's opener, waiting for this login). Emits `drained` with what it did, even
+ * when it throws (`beforeReplay` did).
  * @example
- * await replayNow(ctx, true, () => false)
+ * const { replayed } = await replayNow(ctx, true, () => false)
  */
-export async function replayNow(ctx: ReplayContext, onLoad: boolean | undefined, stale: () => boolean): Promise<void> {
-  const signal = takeSignal(ctx)
-  // After a clock change or a long-open page, some may have expired since creation: reported now.
-  await ctx.store(ctx.purge)
-  // Without a signal, an empty queue needs no question to the server.
-  if (signal === false || (onLoad && !signal) || !(signal || (await ctx.pending())[0])) return
-  const user = await confirmUser(ctx)
-  // A clear() (a logout) meanwhile: remember nobody.
-  if (!user || stale()) return
-  // The server's answer wins: a signal is readable and, on plain http, plantable.
-  if (signal && signal != user) ctx.emit('suspicious', { kind: 'signal-mismatch', detail: 'signal and userUrl differ' })
-  await ctx.store((s) => s.set(USER_KEY, user))
-  await replayQueue(ctx, user, stale)
+export async function replayNow(ctx: ReplayContext, onLoad: boolean | undefined, stale: () => boolean): Promise<ReplayResult> {
+  const result: ReplayResult = { replayed: [], failed: [], expired: [], remaining: [] }
+  const offs = [
+    ctx.on('replayed', (event) => result.replayed.push(event)),
+    ctx.on('failed', (event) => result.failed.push(event)),
+    ctx.on('expired', ({ action }) => result.expired.push(action)),
+  ]
+  try {
+    const signal = takeSignal(ctx)
+    // A login just happened: the pages waiting for it replay. A fresh page (a popup that landed back
+    // on the site) leaves the queue to the one that claims it, which made those actions.
+    if (signal && (await announce(ctx, onLoad))) return result
+    // After a clock change or a long-open page, some may have expired since creation: reported now.
+    await ctx.store(ctx.purge)
+    // Without a signal, an empty queue needs no question to the server.
+    if (signal === false || (onLoad && !signal) || !(signal || (await ctx.pending())[0])) return result
+    const user = await confirmUser(ctx)
+    // A clear() (a logout) meanwhile: remember nobody.
+    if (!user || stale()) return result
+    // The server's answer wins: a signal is readable and, on plain http, plantable.
+    if (signal && signal != user) ctx.emit('suspicious', { kind: 'signal-mismatch', detail: 'signal and userUrl differ' })
+    await ctx.store((s) => s.set(USER_KEY, user))
+    await replayQueue(ctx, user, stale)
+    return result
+  } finally {
+    offs.forEach((off) => off())
+    result.remaining = await ctx.pending().catch(() => [])
+    ctx.emit('drained', result)
+  }
 }
 
 /**

@@ -70,6 +70,44 @@ export interface LoginRequiredInfo {
    * (the default hand-off navigates) loses the saved actions. Log in without leaving the page instead.
    */
   persisted: boolean
+  /**
+   * Resolves `true` when another page of this site (a login popup, another tab) reports a login: it
+   * took the login signal cookie on load. Return it from `onLoginRequired` to replay in this page once
+   * the popup's login is done. Never settles where pages cannot talk (no BroadcastChannel, no
+   * localStorage, `channel: null`): race it with your own "popup closed" check.
+   */
+  loggedIn: Promise<true>
+}
+
+/**
+ * What one replay run did: `bw.replay()` resolves with it, `bw.ready` with the on-load run's, and the
+ * `drained` event carries it after every run.
+ * @example
+ * const { replayed, failed, remaining } = await bw.ready
+ */
+export interface ReplayResult {
+  /** Sent, with the server's final answer (a 2xx, 4xx or application 409), in the order sent. */
+  replayed: BackwardEvents['replayed'][]
+  /** Dropped without a usable answer: another user's (`user-mismatch`), vetoed, invalid, or 5xx past `maxAttempts`. */
+  failed: BackwardEvents['failed'][]
+  /** Dropped during this run because their `ttl` passed (those purged at creation have only their `expired` event). */
+  expired: BackwardAction[]
+  /**
+   * Still queued after the run: still logged out (401), a transient failure waiting for its retry, the
+   * user not confirmed, or left to another page that is waiting for this login (a popup's opener).
+   */
+  remaining: BackwardAction[]
+}
+
+/**
+ * How pages of one site tell each other that a login happened (a BroadcastChannel fits).
+ * @example
+ * createBackward({ channel: new BroadcastChannel('my-app-backward') })
+ */
+export interface BackwardChannel {
+  postMessage(message: string): void
+  addEventListener(type: 'message', listener: (event: MessageEvent) => void): void
+  removeEventListener(type: 'message', listener: (event: MessageEvent) => void): void
 }
 
 /**
@@ -105,9 +143,13 @@ export interface BackwardEvents {
    * with the same error), STORAGE_UNAVAILABLE (the queue moved to memory), NOT_PERSISTED (a hand-off
    * is about to leave the page and lose that in-memory queue), UNSAFE_REDIRECT, SIGNAL_CONFLICT (the
    * login signal cookie was there twice: nothing replayed, the queue is kept), USER_UNCONFIRMED (`userUrl`
-   * did not confirm a user: nothing replayed, the queue is kept), CONFIG (`userUrl` is off this site).
+   * did not confirm a user: nothing replayed, the queue is kept), CONFIG (`userUrl` is off this site),
+   * NOT_REPLAYABLE (a stream body that had not ended a second after the login-required answer: not
+   * saved, and `bw.fetch` rejects with it).
    */
   error: { error: BackwardError; action?: BackwardAction }
+  /** After every replay run (on load, `replay()`, a retry, a login in another page), with what it did. */
+  drained: ReplayResult
 }
 
 /**
@@ -150,7 +192,9 @@ export interface CreateBackwardOptions {
    * in-page login: backward replays and the original `bw.fetch` promises settle with the replayed
    * responses (clones of what the `replayed` event carries: each has a readable body). Anything else
    * settles them with the 401. When `info.persisted` is false (no IndexedDB: the queue is in memory),
-   * navigating away loses the saved actions: log in in the page and resolve `true`.
+   * navigating away loses the saved actions: log in in the page and resolve `true`. For a login popup,
+   * open `info.loginUrl` in it and return `info.loggedIn`: the popup lands back on the site, takes the
+   * login signal, and this page replays (see `channel`).
    * @default navigates to `info.loginUrl` when it is on this site; in memory mode, an `error`
    * (NOT_PERSISTED) is emitted first, since the navigation loses the queue
    */
@@ -181,7 +225,8 @@ export interface CreateBackwardOptions {
   ttl?: number
   /**
    * Largest body saved, in bytes. A larger one is refused (an `error` event, a rejected `bw.fetch`);
-   * a stream body is read only up to this many bytes.
+   * a stream body is read only up to this many bytes, and for at most one second after the
+   * login-required answer (a stream that has not ended by then is refused with NOT_REPLAYABLE).
    * @default 10485760 (10 MiB)
    */
   maxBodyBytes?: number
@@ -241,6 +286,16 @@ export interface CreateBackwardOptions {
    * @default globalThis.location
    */
   location?: Pick<Location, 'href' | 'origin' | 'host' | 'protocol' | 'pathname' | 'search' | 'hash' | 'assign'>
+  /**
+   * How this page hears that another page of the site (a login popup, another tab) took the login
+   * signal, and tells the others when it takes one. A page that stayed after a login-required answer
+   * (a custom `onLoginRequired`) listens: on a login elsewhere it answers "mine" and replays, so the
+   * page that made the actions gets their results; the page that took the signal then leaves the queue
+   * to it. `null` turns this off.
+   * @default a BroadcastChannel named `backward`; where that is missing, `storage` events of the
+   * localStorage key `backward-message` (they reach other tabs, not this one); where neither, none
+   */
+  channel?: BackwardChannel | null
   /** Where the login signal cookie is read and deleted. @default globalThis.document */
   document?: { cookie: string }
 }
@@ -266,7 +321,13 @@ export interface Backward {
    * user's (and anonymous) actions. Joins a replay already running in this tab. With `onLoad`, sends
    * only when the login signal cookie is present (what page load does).
    */
-  replay(onLoad?: boolean): Promise<void>
+  replay(onLoad?: boolean): Promise<ReplayResult>
+  /**
+   * Settles once the work done at creation is over: expired actions deleted, and the on-load replay
+   * when the login signal cookie was there. Resolves with that replay's result (empty when none ran),
+   * never rejects.
+   */
+  ready: Promise<ReplayResult>
   /** The saved actions that have not expired, oldest first. */
   pending(): Promise<BackwardAction[]>
   /**

@@ -20,6 +20,7 @@ export type BackwardErrorCode =
   | 'LOAD_FAILED'
   | 'SIGNAL_CONFLICT'
   | 'USER_UNCONFIRMED'
+  | 'NOT_REPLAYABLE'
 
 /**
  * The one error class backward throws. Messages start with `[backward]`, say what to do, and never

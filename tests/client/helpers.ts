@@ -84,7 +84,8 @@ export async function page(options: CreateBackwardOptions = {}, cookies: Record<
   const jar = cookieJar(cookies)
   const storage = options.storage ?? idbStorage()
   if (!options.storage) await storage.clear()
-  const bw = createBackward({ location, document: jar, storage, ...options })
+  // No channel unless a test gives one: instances of earlier tests must not hear this one's logins.
+  const bw = createBackward({ location, document: jar, storage, channel: null, ...options })
   const events = record(bw)
   return { bw, location, jar, storage, events }
 }

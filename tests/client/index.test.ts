@@ -19,7 +19,7 @@ describe('backward (client entry)', () => {
     // Expired actions keep their bodies (a card number) until deleted: every creation purges them.
     expect(open).toHaveBeenCalledOnce()
     expect(fetch).not.toHaveBeenCalled()
-    expect(Object.keys(bw).sort()).toEqual(['clear', 'fetch', 'interceptForms', 'on', 'pending', 'replay', 'submit'])
+    expect(Object.keys(bw).sort()).toEqual(['clear', 'fetch', 'interceptForms', 'on', 'pending', 'ready', 'replay', 'submit'])
   })
 
   it('the package exports point "." and "./client" at this entry', async () => {

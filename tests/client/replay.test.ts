@@ -570,8 +570,8 @@ describe('expired actions', () => {
     api.loggedIn = true
     const next = createBackward({ location: fakeLocation(), document: cookieJar(signal()), storage: first.storage, ttl: 60, now: () => now })
     const events = record(next)
-    await vi.waitFor(() => expect(names(events)).toEqual(['expired']))
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    // bw.ready: the creation-time purge and the on-load replay are both over.
+    expect(await next.ready).toEqual({ replayed: [], failed: [], expired: [], remaining: [] })
     expect(names(events)).toEqual(['expired'])
     expect(replayedUrls()).toEqual([])
     expect(await first.storage.values()).toEqual([USER_A])

@@ -12,7 +12,9 @@ describe('bundle size', () => {
     expect(entry.gzip).toBeLessThanOrEqual(3072)
     // On-demand chunks (login hand-off, replay, forms) are listed, and all of it stays modest too. The
     // replay chunk grew with issue 13 (the user check with userUrl, the __Host- signal, record checks).
+    // Issue 15 added the channel chunk (a popup's login replays in its opener), replay results
+    // (`ready`, `drained`) and the stream time limit: 5720 → 6354 B gzipped all told.
     const all = rows.find((r) => r.name.includes('= all of backward'))!
-    expect(all.gzip).toBeLessThanOrEqual(5800)
+    expect(all.gzip).toBeLessThanOrEqual(6400)
   })
 })
