@@ -52,6 +52,8 @@ export interface D1ClearOptions {
 
 /** A {@link d1Store}: a `SessionStore` plus `migrate()` and a batched `clearExpired()`. */
 export interface D1Store extends SessionStore {
+  /** Moves the expiry of a live row without rewriting its data. Resolves false when it is missing or expired. */
+  touch(key: string, expiresAt: number): Promise<boolean>
   /** Creates the table and its expiry index if they do not exist (the SQL of {@link d1SessionsSql}), in one atomic batch. */
   migrate(): Promise<void>
   /** Deletes expired rows in batches and resolves with how many were removed. */
